@@ -1,0 +1,1 @@
+"""Instrument drivers, one module per family, written against `instruments.protocols`."""
