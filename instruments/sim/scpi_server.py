@@ -1,0 +1,468 @@
+"""SCPI over loopback TCP for the simulated instruments, and the small parser they share.
+
+`ScpiServer` puts a `ScpiDevice` on 127.0.0.1 as a raw SCPI socket, like port 5025 of a real
+Keysight instrument: newline-terminated commands in, newline-terminated replies out, one thread per
+connection. pyvisa-py reaches it at `server.address`, "TCPIP::127.0.0.1::<port>::SOCKET".
+
+`ScpiDevice` is a real instrument's command parser, in small:
+
+- A command table of patterns in the notation of the programming guides,
+  "[SOURce#:]VOLTage[:LEVel][:IMMediate][:AMPLitude]": upper case is the short form, [..] an
+  optional node, # a numeric suffix (1 when left out), a trailing ? a query. A received header
+  matches in short or long form, in any case.
+- A program message is commands separated by ';'. A command without a leading ':' continues from
+  the previous command's path ("TRIG:SOUR EXT;SLOP NEG" sets TRIG:SLOP), and falls back to the
+  root when that finds nothing, as Keysight's parsers do; a leading ':' starts from the root.
+  Common commands (*IDN?) leave the path alone. The replies of several queries in one message go
+  back on one line, joined by ';'.
+- *IDN?, *RST, *CLS, *OPC? and SYSTem:ERRor[:NEXT]? with an error queue of standard SCPI numbers.
+  An unknown header queues -113 and sends nothing back, so a query for it times out as it does
+  on a real instrument. A command error (-1xx) drops the rest of the message; others do not.
+- Numeric parameters take SCPI numbers without units ("20", "2.5E+01", ".5") and MIN, MAX, DEF.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import socket
+import socketserver
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+ERROR_MESSAGES = {
+    -104: "Data type error",
+    -108: "Parameter not allowed",
+    -109: "Missing parameter",
+    -113: "Undefined header",
+    -114: "Header suffix out of range",
+    -221: "Settings conflict",
+    -222: "Data out of range",
+    -224: "Illegal parameter value",
+    -300: "Device-specific error",
+    -350: "Queue overflow",
+}
+
+# A Keysight error queue holds 20 entries; when full, the newest becomes -350.
+ERROR_QUEUE_DEPTH = 20
+
+NO_ERROR = '+0,"No error"'
+
+
+class ScpiError(Exception):
+    """An error for the instrument's queue: a standard SCPI number and an optional detail."""
+
+    def __init__(self, code: int, detail: str = ""):
+        self.code = code
+        self.message = ERROR_MESSAGES[code] + (f";{detail}" if detail else "")
+        super().__init__(self.entry)
+
+    @property
+    def entry(self) -> str:
+        """As SYST:ERR? reports it: -222,"Data out of range"."""
+        return f'{self.code:+d},"{self.message}"'
+
+    @property
+    def is_command_error(self) -> bool:
+        return -199 <= self.code <= -100
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def parse_number(text: str, minimum: float, maximum: float, default: float | None = None,
+                 infinity: bool = False) -> float:
+    """A numeric parameter: a SCPI number, MIN, MAX, DEF (when there is a default), or INF
+    (when `infinity`); outside minimum..maximum is -222."""
+    word = text.strip().upper()
+    if word in ("MIN", "MINIMUM"):
+        return minimum
+    if word in ("MAX", "MAXIMUM"):
+        return maximum
+    if word in ("DEF", "DEFAULT") and default is not None:
+        return default
+    if word in ("INF", "INFINITY") and infinity:
+        return math.inf
+    if not _NUMBER.fullmatch(word):
+        raise ScpiError(-104, f"{text!r} is not a number")
+    value = float(word)
+    if not minimum <= value <= maximum:
+        raise ScpiError(-222, f"{value:g} is outside {minimum:g}..{maximum:g}")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """ON/OFF/1/0."""
+    word = text.strip().upper()
+    if word in ("ON", "1"):
+        return True
+    if word in ("OFF", "0"):
+        return False
+    raise ScpiError(-224, f"{text!r} is not ON or OFF")
+
+
+def short_form(mnemonic: str) -> str:
+    """The short form of a mnemonic in guide notation: its upper-case part ("SOURce" -> "SOUR")."""
+    return "".join(c for c in mnemonic if not c.islower())
+
+
+def parse_choice(text: str, choices: Sequence[str]) -> str:
+    """One of `choices` (guide notation, "TRIGgered"), given in short or long form; returns its
+    short form ("TRIG")."""
+    word = text.strip().upper()
+    for choice in choices:
+        if word in (short_form(choice), choice.upper()):
+            return short_form(choice)
+    raise ScpiError(-224, f"{text!r} is not one of {', '.join(choices)}")
+
+
+def format_reading(value: float) -> str:
+    """A reading the way Keysight meters send it: "+4.79823100E+01"."""
+    return f"{value:+.8E}"
+
+
+def split_outside_quotes(text: str, separator: str) -> list[str]:
+    """Split on `separator` except inside "..." or '...' strings."""
+    pieces, current, quote = [], [], None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == separator:
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    pieces.append("".join(current))
+    return pieces
+
+
+@dataclass
+class Call:
+    """One received command, as its handler sees it.
+
+    suffixes: the numeric suffix of every '#' node in the pattern, in order (1 when left out).
+    params: the parameters as sent, whitespace stripped.
+    """
+
+    suffixes: list[int]
+    params: list[str]
+
+    def one(self) -> str:
+        """The single parameter this command takes."""
+        if not self.params:
+            raise ScpiError(-109)
+        if len(self.params) > 1:
+            raise ScpiError(-108)
+        return self.params[0]
+
+    def at_most(self, count: int) -> list[str]:
+        """The parameters of a command that takes up to `count` of them."""
+        if len(self.params) > count:
+            raise ScpiError(-108)
+        return self.params
+
+    def none(self) -> None:
+        """For a command that takes no parameter."""
+        self.at_most(0)
+
+
+Handler = Callable[[Call], "str | None"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers
+
+
+@dataclass(frozen=True)
+class _Node:
+    short: str
+    long: str
+    optional: bool
+    numbered: bool
+
+    def accepts(self, mnemonic: str, suffix: int | None) -> bool:
+        return mnemonic in (self.short, self.long) and (suffix is None or self.numbered)
+
+
+_PATTERN_NODE = re.compile(r"(?P<open>\[)?:?(?P<name>\*?[A-Za-z][A-Za-z0-9]*)(?P<numbered>#)?:?"
+                           r"(?(open)\])")
+_HEADER_PART = re.compile(r"(\*?[A-Z]+)(\d*)")
+
+
+def compile_pattern(pattern: str) -> tuple[tuple[_Node, ...], bool]:
+    """The nodes of a command pattern, and whether it is a query (ends in '?')."""
+    is_query = pattern.endswith("?")
+    body = pattern[:-1] if is_query else pattern
+    nodes, position = [], 0
+    for match in _PATTERN_NODE.finditer(body):
+        if match.start() != position:
+            break
+        name = match["name"]
+        nodes.append(_Node(short_form(name), name.upper(), bool(match["open"]),
+                           bool(match["numbered"])))
+        position = match.end()
+    if position != len(body) or not nodes or "::" in body:
+        raise ValueError(f"cannot read SCPI pattern {pattern!r}")
+    return tuple(nodes), is_query
+
+
+def _split_header(header: str) -> list[tuple[str, int | None]] | None:
+    """'SOUR2:VOLT' -> [("SOUR", 2), ("VOLT", None)]; None if it is not a header at all."""
+    parts = []
+    for text in header.upper().split(":"):
+        match = _HEADER_PART.fullmatch(text)
+        if not match:
+            return None
+        parts.append((match[1], int(match[2]) if match[2] else None))
+    return parts
+
+
+def _match(nodes: tuple[_Node, ...], parts: list[tuple[str, int | None]]) -> list[int] | None:
+    """The suffixes of the numbered nodes if `parts` spell `nodes`, else None."""
+    if not nodes:
+        return [] if not parts else None
+    node, rest = nodes[0], nodes[1:]
+    if parts and node.accepts(*parts[0]):
+        tail = _match(rest, parts[1:])
+        if tail is not None:
+            return ([parts[0][1] or 1] if node.numbered else []) + tail
+    if node.optional:
+        tail = _match(rest, parts)
+        if tail is not None:
+            return ([1] if node.numbered else []) + tail
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The device
+
+
+class ScpiDevice:
+    """The SCPI side every simulated instrument shares.
+
+    A subclass registers its commands with `command(pattern, handler)` and overrides `reset()`
+    (what *RST does). A handler gets a `Call`, raises ScpiError to queue an error, and returns the
+    reply of a query (None for a command).
+    """
+
+    def __init__(self, identity: str):
+        self.identity = identity
+        self._table: list[tuple[tuple[_Node, ...], bool, Handler]] = []
+        self._errors: deque[str] = deque()
+        self._lock = threading.Lock()
+        self.command("*IDN?", self._identify)
+        self.command("*RST", self._reset)
+        self.command("*CLS", self._clear)
+        self.command("*OPC?", self._operation_complete)
+        self.command("SYSTem:ERRor[:NEXT]?", self._next_error)
+
+    def command(self, pattern: str, handler: Handler) -> None:
+        """Answer headers that spell `pattern` with `handler`."""
+        nodes, is_query = compile_pattern(pattern)
+        self._table.append((nodes, is_query, handler))
+
+    def reset(self) -> None:
+        """Return to the power-on state (*RST)."""
+
+    def push_error(self, error: ScpiError) -> None:
+        """Queue an error for SYST:ERR? (the newest becomes -350 when the queue is full)."""
+        if len(self._errors) >= ERROR_QUEUE_DEPTH:
+            self._errors[-1] = ScpiError(-350).entry
+        else:
+            self._errors.append(error.entry)
+
+    def handle(self, message: str) -> str | None:
+        """Execute one program message; the reply line to send, or None for none."""
+        replies = []
+        path: list[str] = []
+        with self._lock:
+            for command in split_outside_quotes(message, ";"):
+                command = command.strip()
+                if not command:
+                    continue
+                try:
+                    reply, path = self._execute(command, path)
+                except ScpiError as error:
+                    self.push_error(error)
+                    if error.is_command_error:
+                        break
+                    continue
+                except Exception as error:  # a simulator bug: report it the way firmware would
+                    self.push_error(ScpiError(-300, f"{type(error).__name__}: {error}"))
+                    break
+                if reply is not None:
+                    replies.append(reply)
+        return ";".join(replies) if replies else None
+
+    def _execute(self, command: str, path: list[str]) -> tuple[str | None, list[str]]:
+        """Run one command; its reply and the path the next command continues from."""
+        header, _, argument_text = command.replace("\t", " ").partition(" ")
+        argument_text = argument_text.strip()
+        is_query = header.endswith("?")
+        name = header[:-1] if is_query else header
+        if name.startswith("*"):
+            candidates = [name]
+        elif name.startswith(":"):
+            candidates = [name[1:]]
+        else:
+            candidates = [":".join(path + [name]), name] if path else [name]
+        for candidate in candidates:
+            found = self._lookup(candidate, is_query)
+            if found:
+                handler, suffixes = found
+                break
+        else:
+            raise ScpiError(-113)
+        params = [p.strip() for p in split_outside_quotes(argument_text, ",")] if argument_text else []
+        reply = handler(Call(suffixes, params))
+        return reply, (path if name.startswith("*") else candidate.split(":")[:-1])
+
+    def _lookup(self, header: str, is_query: bool) -> tuple[Handler, list[int]] | None:
+        parts = _split_header(header)
+        if parts is None:
+            return None
+        for nodes, query, handler in self._table:
+            if query == is_query:
+                suffixes = _match(nodes, parts)
+                if suffixes is not None:
+                    return handler, suffixes
+        return None
+
+    def _identify(self, call: Call) -> str:
+        call.none()
+        return self.identity
+
+    def _reset(self, call: Call) -> None:
+        call.none()
+        self.reset()
+
+    def _clear(self, call: Call) -> None:
+        call.none()
+        self._errors.clear()
+
+    def _operation_complete(self, call: Call) -> str:
+        # Every simulated operation has finished by the time its command returns.
+        call.none()
+        return "1"
+
+    def _next_error(self, call: Call) -> str:
+        call.none()
+        return self._errors.popleft() if self._errors else NO_ERROR
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    """One client: read lines, let the device handle them, send back any reply."""
+
+    def setup(self) -> None:
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.request)
+
+    def handle(self) -> None:
+        pending = b""
+        try:
+            while True:
+                self._acknowledge_at_once()
+                chunk = self.request.recv(4096)
+                if not chunk:
+                    return
+                *lines, pending = (pending + chunk).split(b"\n")
+                for raw in lines:
+                    line = raw.decode("ascii", errors="replace").strip()
+                    reply = self.server.device.handle(line) if line else None
+                    if reply is not None:
+                        self.request.sendall(reply.encode("ascii") + b"\n")
+        except OSError:
+            pass  # the client went away or the server is stopping
+
+    def _acknowledge_at_once(self) -> None:
+        # pyvisa-py leaves Nagle's algorithm on, so a command followed at once by SYST:ERR?
+        # waits for the ACK of the command; Linux would delay that ACK by up to 40 ms. Quick
+        # ACK mode ends after each read, hence before every read. (Elsewhere: only slower.)
+        if hasattr(socket, "TCP_QUICKACK"):
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+    def finish(self) -> None:
+        self.server.untrack(self.request)
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], device: ScpiDevice):
+        self.device = device
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Connection)
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def drop_connections(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed by the client
+
+
+class ScpiServer:
+    """A simulated instrument on a loopback TCP port (port=0 picks a free one).
+
+    The port is bound at construction, so `address` is known before start(). stop() closes the
+    port and drops every client, who then sees a dead instrument.
+    """
+
+    def __init__(self, instrument: ScpiDevice, host: str = "127.0.0.1", port: int = 0):
+        self.instrument = instrument
+        self.host = host
+        self._server = _TcpServer((host, port), instrument)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def address(self) -> str:
+        """The VISA resource name pyvisa-py opens: "TCPIP::127.0.0.1::<port>::SOCKET"."""
+        return f"TCPIP::{self.host}::{self.port}::SOCKET"
+
+    def start(self) -> ScpiServer:
+        # A short poll interval makes stop() quick; it costs nothing while a client is connected.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name=f"scpi-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.drop_connections()
+        self._server.server_close()
+
+    def __enter__(self) -> ScpiServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
