@@ -47,8 +47,9 @@ class Waveform:
         return self.start_s + np.arange(len(self.samples)) / self.sample_rate_hz
 
     def slice_s(self, t0: float, t1: float) -> "Waveform":
-        """The part between bench times t0 and t1 (seconds)."""
-        i0 = max(0, int(np.ceil((t0 - self.start_s) * self.sample_rate_hz)))
-        i1 = min(len(self.samples), int(np.floor((t1 - self.start_s) * self.sample_rate_hz)))
+        """The part between bench times t0 and t1 (seconds); either may lie outside the capture."""
+        n = len(self.samples)
+        i0 = int(np.clip(np.ceil((t0 - self.start_s) * self.sample_rate_hz), 0, n))
+        i1 = int(np.clip(np.floor((t1 - self.start_s) * self.sample_rate_hz), 0, n))
         return Waveform(self.samples[i0:max(i0, i1)], self.sample_rate_hz,
                         self.start_s + i0 / self.sample_rate_hz, self.unit, self.name, self.clipped, self.meta)
