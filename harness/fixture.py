@@ -1,0 +1,282 @@
+"""The bench (test-jig) file: which instruments, where they are, and how the jig is wired.
+
+A bench file is validated completely before anything is switched: a malformed file, an unknown
+key, a reference to an instrument that is not declared, or a divider that would put more than an
+input's range on a LabJack channel stops the run with one line naming the file, the field and the
+reason (`FixtureError`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Which driver module serves each instrument family, and which roles it can play on the jig.
+DRIVERS: dict[str, str] = {
+    "keysight_34461a": "voltmeter",
+    "keysight_33500b": "generator",
+    "keysight_e3634a": "supply",
+    "labjack_t7": "daq",
+}
+T7_RANGES_V = (10.0, 1.0, 0.1, 0.01)
+
+
+class FixtureError(ValueError):
+    """A bench file that cannot be used; str() is the one-line message for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Instrument(_Strict):
+    """One instrument on the bench.
+
+    address: a VISA resource string ("TCPIP::192.0.2.10::5025::SOCKET") or, for the LabJack, an
+    LJM identifier (serial number, IP address, or "ANY"); "sim" on the simulated bench.
+    """
+
+    driver: str
+    address: str
+    calibration_due: dt.date | None = None
+    timeout_ms: int = Field(default=5000, gt=0)
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        if v not in DRIVERS:
+            raise ValueError(f"unknown instrument driver {v!r}; known: {', '.join(sorted(DRIVERS))}")
+        return v
+
+
+class Channel(_Strict):
+    """A LabJack input as wired: `input` is "daq:AIN0" (instrument:input)."""
+
+    input: str
+    negative: str | None = None  # the other input of a differential pair ("AIN3")
+    range_v: float = 10.0
+
+    @field_validator("input")
+    @classmethod
+    def _instrument_and_input(cls, v: str) -> str:
+        inst, _, ain = v.partition(":")
+        if not inst or not ain.upper().startswith("AIN"):
+            raise ValueError(f"{v!r} is not of the form instrument:AINn (e.g. daq:AIN0)")
+        return v
+
+    @field_validator("range_v")
+    @classmethod
+    def _t7_range(cls, v: float) -> float:
+        if v not in T7_RANGES_V:
+            raise ValueError(f"{v} is not a LabJack T7 input range; use one of {list(T7_RANGES_V)}")
+        return v
+
+    @property
+    def instrument(self) -> str:
+        return self.input.partition(":")[0]
+
+    @property
+    def ain(self) -> str:
+        return self.input.partition(":")[2].upper()
+
+
+class VoltageTap(Channel):
+    """Tip-ring voltage through a resistive divider: line volts = input volts * divider."""
+
+    divider: float = Field(gt=0)
+    divider_input_ohm: float = Field(default=2e6, gt=0)
+
+
+class CurrentSense(Channel):
+    """Loop current as the drop across a series sense resistor."""
+
+    sense_ohm: float = Field(gt=0)
+
+
+class FxsPort(_Strict):
+    """An FXS port of the DUT and the phone-side jig around it."""
+
+    kind: Literal["fxs"]
+    hook_relay: str  # "daq:FIO0": closes the off-hook load across tip-ring
+    hook_load_ohm: float = Field(default=600.0, gt=0)
+    ren_relays: list[str] = []  # each switches in `ren_per_relay` REN (6930 ohm + 8 uF each)
+    ren_per_relay: float = Field(default=1.0, gt=0)
+    line_voltage: VoltageTap
+    loop_current: CurrentSense
+    voltmeter: str | None = None  # DMM across tip-ring
+
+
+class Battery(_Strict):
+    """The bench's battery feed for an FXO port: a supply through feed resistors."""
+
+    supply: str
+    channel: int = 1
+    feed_ohm: float = Field(gt=0)
+
+
+class Ringer(_Strict):
+    """The bench's ring source: a generator channel through a ring amplifier of the given gain."""
+
+    generator: str
+    channel: int = 1
+    amplifier_gain: float = Field(gt=0)
+
+
+class FxoPort(_Strict):
+    """An FXO port of the DUT and the line-side jig (battery feed + ring source) around it."""
+
+    kind: Literal["fxo"]
+    battery: Battery
+    ringer: Ringer
+    line_voltage: VoltageTap
+    loop_current: CurrentSense
+    voltmeter: str | None = None
+    answer_after_rings: int = Field(default=2, ge=1)  # how the DUT is provisioned
+
+
+Port = Annotated[FxsPort | FxoPort, Field(discriminator="kind")]
+
+
+class Jig(_Strict):
+    """Ratings the jig is built for: what the overrange check assumes can appear on the line."""
+
+    max_line_voltage_v: float = Field(default=200.0, gt=0)  # peak, ringing on battery
+    max_loop_current_a: float = Field(default=0.1, gt=0)  # peak
+
+
+class CommandControl(_Strict):
+    """DUT control through shell commands (e.g. an Asterisk originate), with {port} and {profile}."""
+
+    ring: str
+    stop_ringing: str
+    provision: str | None = None
+    timeout_s: float = 20.0
+
+
+class Dut(_Strict):
+    maker: str = "unknown"
+    model: str = "unknown"
+    serial: str = "unknown"
+    firmware: str = "unknown"
+    control: Literal["sim"] | CommandControl = "sim"
+
+
+class Simulation(_Strict):
+    """Present only on a simulated bench: seed, and DUT model parameters per port (a defective
+    DUT is a DUT whose parameters are out of spec)."""
+
+    seed: int = 1
+    ports: dict[str, dict[str, Any]] = {}
+
+
+class BenchInfo(_Strict):
+    name: str
+    default_profile: str = "us"
+    station: str = ""
+
+
+class Bench(_Strict):
+    bench: BenchInfo
+    instruments: dict[str, Instrument]
+    ports: dict[str, Port]
+    jig: Jig = Jig()
+    dut: Dut = Dut()
+    simulation: Simulation | None = None
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulation is not None
+
+    @model_validator(mode="after")
+    def _wiring(self) -> "Bench":
+        """Cross-field checks: references resolve and no input can be overranged."""
+        for pname, port in self.ports.items():
+            where = f"ports.{pname}"
+            taps = {"line_voltage": port.line_voltage, "loop_current": port.loop_current}
+            for field_name, ch in taps.items():
+                self._require(f"{where}.{field_name}.input", ch.instrument, "daq")
+            relays = [port.hook_relay, *port.ren_relays] if isinstance(port, FxsPort) else []
+            for i, relay in enumerate(relays):
+                field_name = "hook_relay" if i == 0 else f"ren_relays[{i - 1}]"
+                inst, _, line = relay.partition(":")
+                if not line:
+                    raise ValueError(f"{where}.{field_name}: {relay!r} is not of the form instrument:line (e.g. daq:FIO0)")
+                self._require(f"{where}.{field_name}", inst, "daq")
+            if port.voltmeter is not None:
+                self._require(f"{where}.voltmeter", port.voltmeter, "voltmeter")
+            if isinstance(port, FxoPort):
+                self._require(f"{where}.battery.supply", port.battery.supply, "supply")
+                self._require(f"{where}.ringer.generator", port.ringer.generator, "generator")
+            # Overrange: the worst the jig is rated for must stay inside each input's range.
+            v_in = self.jig.max_line_voltage_v / port.line_voltage.divider
+            if v_in > port.line_voltage.range_v:
+                raise ValueError(
+                    f"{where}.line_voltage.divider: {self.jig.max_line_voltage_v:g} V peak on the line / "
+                    f"{port.line_voltage.divider:g} = {v_in:.3g} V would overrange the "
+                    f"+-{port.line_voltage.range_v:g} V input {port.line_voltage.input}")
+            v_sense = self.jig.max_loop_current_a * port.loop_current.sense_ohm
+            if v_sense > port.loop_current.range_v:
+                raise ValueError(
+                    f"{where}.loop_current.sense_ohm: {self.jig.max_loop_current_a * 1e3:g} mA peak * "
+                    f"{port.loop_current.sense_ohm:g} ohm = {v_sense:.3g} V would overrange the "
+                    f"+-{port.loop_current.range_v:g} V input {port.loop_current.input}")
+        if self.simulation is not None:
+            from harness.simbench import port_params  # noqa: PLC0415 - the simulator only when asked for
+
+            for pname, overrides in self.simulation.ports.items():
+                if pname not in self.ports:
+                    raise ValueError(f"simulation.ports.{pname}: no port {pname!r} in ports")
+                port_params(pname, self.ports[pname], overrides)  # a defect must name real parameters
+        return self
+
+    def _require(self, where: str, name: str, role: str) -> None:
+        inst = self.instruments.get(name)
+        if inst is None:
+            raise ValueError(f"{where}: no instrument {name!r} in instruments")
+        if DRIVERS[inst.driver] != role:
+            raise ValueError(f"{where}: instrument {name!r} is a {inst.driver}, not a {role}")
+
+
+def _where(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif item in ("FxsPort", "FxoPort", "fxs", "fxo", "function-after[_known_driver(), str]"):
+            continue  # pydantic's union tags, not keys the user wrote
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def load_bench(path: str | Path) -> Bench:
+    """Read and validate a bench file; raise FixtureError with one line on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise FixtureError(f"{path}: cannot read bench file: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark else ""
+        raise FixtureError(f"{path}:{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise FixtureError(f"{path}: a bench file is a mapping with bench, instruments and ports")
+    try:
+        return Bench.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = _where(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "missing"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise FixtureError(f"{path}: {where + ': ' if where else ''}{msg}{more}") from None

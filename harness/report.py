@@ -1,0 +1,105 @@
+"""Allure output: capture plots with their limits, raw samples as CSV, the run's environment."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import allure
+import numpy as np
+
+from harness.measurement import Measurement
+from harness.roles import Capture
+
+MAX_PLOT_POINTS = 8_000  # beyond this, min/max pairs per pixel column keep ring envelopes visible
+collecting = False  # set by the plugin when pytest writes Allure results (--alluredir)
+
+
+@dataclass
+class PlotMarks:
+    """What to draw over a capture: horizontal limit lines per axis and measured spans."""
+
+    line_v: list[tuple[float, str]] = field(default_factory=list)  # (volts, label)
+    loop_ma: list[tuple[float, str]] = field(default_factory=list)  # (mA, label)
+    spans: list[tuple[float, float, str]] = field(default_factory=list)  # (t0_s, t1_s, label), bench time
+    events: list[tuple[float, str]] = field(default_factory=list)  # (t_s, label), bench time
+
+
+def limit_lines(m: Measurement, scale: float = 1.0) -> list[tuple[float, str]]:
+    """The measurement's limits as (axis value, label) lines; scale maps the measurement's
+    unit onto the plot axis (mA are plotted as is; -1 draws a magnitude limit on a negative line)."""
+    return [(v * scale, f"{which} {v:g} {m.unit}") for which, v in (("low", m.limit.low), ("high", m.limit.high))
+            if v is not None]
+
+
+def _decimate(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(y) <= MAX_PLOT_POINTS:
+        return t, y
+    n = len(y) // (MAX_PLOT_POINTS // 2)
+    m = len(y) // n * n
+    yb = y[:m].reshape(-1, n)
+    tb = t[:m].reshape(-1, n)[:, 0]
+    return np.repeat(tb, 2), np.column_stack([yb.min(axis=1), yb.max(axis=1)]).ravel()
+
+
+def capture_png(capture: Capture, title: str, marks: PlotMarks) -> bytes:
+    """A two-panel plot (tip-ring volts, loop mA) against seconds from the capture start."""
+    import matplotlib  # noqa: PLC0415 - loaded only when a report is being written
+
+    matplotlib.use("Agg")  # no display on a bench PC service or in CI
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    t0 = capture.line_v.start_s
+    fig, (ax_v, ax_i) = plt.subplots(2, 1, sharex=True, figsize=(10, 5.5), dpi=90)
+    for ax, w, scale, unit, lines in ((ax_v, capture.line_v, 1.0, "V", marks.line_v),
+                                      (ax_i, capture.loop_i, 1e3, "mA", marks.loop_ma)):
+        t, y = _decimate(w.times_s - t0, w.samples * scale)
+        ax.plot(t, y, lw=0.6, color="#1f4e79")
+        for value, label in lines:
+            ax.axhline(value, color="#c00000", ls="--", lw=1)
+            ax.annotate(label, (t[-1] if len(t) else 0, value), fontsize=7, color="#c00000",
+                        ha="right", va="bottom")
+        ax.set_ylabel(f"{'tip-ring' if unit == 'V' else 'loop'} ({unit})")
+        ax.grid(alpha=0.3)
+        if w.clipped:
+            ax.set_title("CLIPPED at the input range", color="#c00000", fontsize=8, loc="right")
+    for a, b, label in marks.spans:
+        ax_v.axvspan(a - t0, b - t0, color="#70ad47", alpha=0.15)
+        ax_v.annotate(label, ((a + b) / 2 - t0, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                      ha="center", va="bottom")
+    for t, label in marks.events:
+        for ax in (ax_v, ax_i):
+            ax.axvline(t - t0, color="#7f7f7f", lw=0.8)
+        ax_i.annotate(label, (t - t0, 0.02), xycoords=("data", "axes fraction"), fontsize=7, rotation=90)
+    ax_i.set_xlabel(f"seconds from bench time {t0:.3f} s")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def capture_csv(capture: Capture) -> str:
+    """time_s (bench), line_v, loop_a: the raw scaled samples."""
+    rows = zip(capture.line_v.times_s.tolist(), capture.line_v.samples.tolist(), capture.loop_i.samples.tolist())
+    return "time_s,line_v,loop_a\n" + "\n".join(f"{t:.6f},{v:.6g},{i:.6g}" for t, v, i in rows) + "\n"
+
+
+def attach_capture(capture: Capture, title: str, marks: PlotMarks | None = None) -> None:
+    """Attach the plot and the raw samples of a capture to the running Allure test (rendered only
+    when the run writes Allure results: a plain `pytest testplans` pays nothing for them)."""
+    if not collecting:
+        return
+    marks = marks or PlotMarks()
+    marks.events = marks.events or capture.events
+    allure.attach(capture_png(capture, title, marks), name=f"{title}.png", attachment_type=allure.attachment_type.PNG)
+    allure.attach(capture_csv(capture), name=f"{title}.csv", attachment_type=allure.attachment_type.CSV)
+
+
+def write_environment(alluredir: Path, properties: dict[str, str]) -> None:
+    """environment.properties: Allure shows it as the run's metadata."""
+    alluredir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{k.replace(' ', '_')}={str(v).replace(chr(10), ' ')}" for k, v in properties.items()]
+    (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,111 @@
+"""The simulated bench described by a bench file: line model, DUT models and simulated
+instruments, started for a session and stopped with it.
+
+A bench file with a `simulation` section gets, for every instrument, the simulator of its family
+(SCPI over loopback TCP, or the LJM stand-in), all observing one line model on one virtual clock.
+The drivers then open the addresses printed here exactly as they would open real instruments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from harness.fixture import Bench, FxoPort, FxsPort
+from instruments.sim.clock import VirtualClock
+from instruments.sim.fxo_dut import DaaParams
+from instruments.sim.fxs_dut import SlicParams
+from instruments.sim.jig import FxoJig, FxsJig
+from instruments.sim.ljm import SimT7, sim_ljm
+from instruments.sim.model import SimModel
+from instruments.sim.scpi_instruments import SimDmm34461a, SimGenerator33500b, SimSupplyE3634a
+from instruments.sim.scpi_server import ScpiServer
+
+SCPI_SIMULATORS = {"keysight_34461a": SimDmm34461a, "keysight_33500b": SimGenerator33500b,
+                   "keysight_e3634a": SimSupplyE3634a}
+
+
+def _line(ref: str) -> str:
+    return ref.partition(":")[2].upper()
+
+
+def fxs_jig(name: str, p: FxsPort) -> FxsJig:
+    return FxsJig(name=name, hook_relay=_line(p.hook_relay), line_v_ain=p.line_voltage.ain,
+                  line_v_divider=p.line_voltage.divider, loop_i_ain=p.loop_current.ain,
+                  loop_i_negative=p.loop_current.negative.upper() if p.loop_current.negative else None,
+                  sense_ohm=p.loop_current.sense_ohm, hook_load_ohm=p.hook_load_ohm,
+                  ren_relays=tuple(_line(r) for r in p.ren_relays), ren_per_relay=p.ren_per_relay,
+                  divider_input_ohm=p.line_voltage.divider_input_ohm, dmm=p.voltmeter)
+
+
+def fxo_jig(name: str, p: FxoPort) -> FxoJig:
+    return FxoJig(name=name, supply=f"{p.battery.supply}:{p.battery.channel}",
+                  generator=f"{p.ringer.generator}:{p.ringer.channel}", amplifier_gain=p.ringer.amplifier_gain,
+                  feed_ohm=p.battery.feed_ohm, line_v_ain=p.line_voltage.ain, line_v_divider=p.line_voltage.divider,
+                  loop_i_ain=p.loop_current.ain,
+                  loop_i_negative=p.loop_current.negative.upper() if p.loop_current.negative else None,
+                  sense_ohm=p.loop_current.sense_ohm, divider_input_ohm=p.line_voltage.divider_input_ohm,
+                  dmm=p.voltmeter)
+
+
+def port_params(name: str, port: FxsPort | FxoPort, overrides: dict) -> tuple[object, frozenset[str]]:
+    """The DUT model parameters of a port: defaults, the port's provisioning from the bench file,
+    then the simulation overrides (how a defective DUT is described). Raises ValueError naming
+    the parameter."""
+    cls = SlicParams if isinstance(port, FxsPort) else DaaParams
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in overrides:
+        if key not in known:
+            raise ValueError(f"simulation.ports.{name}.{key}: not a parameter of the simulated "
+                             f"{port.kind.upper()} port (see {cls.__module__}.{cls.__name__})")
+    values = {}
+    if isinstance(port, FxoPort):
+        values["answer_after_rings"] = port.answer_after_rings
+    values.update(overrides)
+    try:
+        return cls(**values), frozenset(overrides)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"simulation.ports.{name}: {exc}") from None
+
+
+class SimulatedBench:
+    """Line model + simulated instruments for one bench file."""
+
+    def __init__(self, config: Bench, path: Path):
+        sim = config.simulation
+        assert sim is not None, "not a simulated bench"
+        self.clock = VirtualClock()
+        fxs = {n: p for n, p in config.ports.items() if isinstance(p, FxsPort)}
+        fxo = {n: p for n, p in config.ports.items() if isinstance(p, FxoPort)}
+        self.model = SimModel(
+            self.clock,
+            fxs=[fxs_jig(n, p) for n, p in fxs.items()],
+            fxo=[fxo_jig(n, p) for n, p in fxo.items()],
+            fxs_params={n: port_params(n, p, sim.ports.get(n, {})) for n, p in fxs.items()},
+            fxo_params={n: port_params(n, p, sim.ports.get(n, {})) for n, p in fxo.items()},
+            rng_seed=sim.seed,
+        )
+        self._servers: dict[str, ScpiServer] = {}
+        self._t7s: dict[str, SimT7] = {}
+        self.addresses: dict[str, str] = {}
+        for i, (name, inst) in enumerate(config.instruments.items()):
+            rng = np.random.default_rng([sim.seed, i])  # each instrument its own noise stream
+            if inst.driver == "labjack_t7":
+                serial = 470_000_001 + i
+                self._t7s[str(serial)] = SimT7(self.clock, self.model.wiring, rng, serial=serial)
+                self.addresses[name] = str(serial)
+            else:
+                device = SCPI_SIMULATORS[inst.driver](name, self.clock, self.model.wiring, rng)
+                self._servers[name] = ScpiServer(device)
+        self.ljm = sim_ljm(self._t7s)
+
+    def start(self) -> None:
+        for name, server in self._servers.items():
+            server.start()
+            self.addresses[name] = server.address
+
+    def stop(self) -> None:
+        for server in self._servers.values():
+            server.stop()

@@ -1,0 +1,157 @@
+"""FXS port compliance, seen from the phone side: DC feed, off-hook detection, ringing, dial tone.
+
+Every test records measurements against the active profile's limits (`measure`) and attaches its
+captures with those limits drawn. Nothing here knows whether the bench is real or simulated.
+"""
+
+import math
+
+import allure
+import pytest
+
+from harness.dsp.cadence import cadence_intervals, match_cadence, segments
+from harness.dsp.edges import first_crossing_s, tone_onset_s
+from harness.dsp.ringing import ring_burst
+from harness.dsp.tones import tone_components
+from harness.report import PlotMarks, attach_capture, limit_lines
+
+pytestmark = [allure.epic("FXS port"), pytest.mark.fxs]
+
+SETTLE_S = 0.2  # capture this long before acting, so the edge lies inside the capture
+EDGE_TRIM_S = 0.05  # analyse a ring burst away from its switching transients
+
+
+def ring_capture(fxs, profile, cycles: float):
+    """Ring the port into the profile's REN load and capture `cycles` cadence periods."""
+    ring = profile.signals.ring
+    fxs.set_ren_load(ring.load_ren)
+    period_s = sum(ring.cadence_ms) / 1000.0
+    started = {}
+
+    def start_ringing(elapsed, now, chunk):
+        if not started and elapsed >= SETTLE_S:
+            fxs.ring()
+            started["at"] = now
+        return False
+
+    try:
+        cap = fxs.record(SETTLE_S + cycles * period_s + 0.3, start_ringing)
+    finally:
+        fxs.stop_ringing()
+    cap.events = [(started["at"], "ring command")]
+    try:
+        bursts = segments(cap.line_v, band_hz=(ring.freq_hz * 0.5, ring.freq_hz * 3))
+    except ValueError:  # no on/off contrast at all: the port did not ring
+        bursts = []
+    return cap, bursts
+
+
+def first_whole_burst(bursts):
+    return next((s for s in bursts if s.on and not s.partial), None)
+
+
+@allure.feature("DC feed")
+@allure.story("On-hook battery voltage")
+@pytest.mark.requirement("FXS-FEED-1")
+def test_on_hook_battery_voltage(fxs, measure):
+    volts, overload = fxs.on_hook_voltage_v()
+    m = measure("on_hook_voltage_v", volts, clipped=overload)
+    cap = fxs.capture(0.5)
+    polarity = -1.0 if cap.line_v.samples.mean() < 0 else 1.0  # limits are on the magnitude
+    attach_capture(cap, "idle line", PlotMarks(line_v=limit_lines(m, scale=polarity)))
+
+
+@allure.feature("Supervision")
+@allure.story("Off-hook detection")
+@pytest.mark.requirement("FXS-FEED-2", "FXS-SUP-1")
+def test_off_hook_detection(fxs, measure, profile):
+    def lift_handset(elapsed, now, chunk):
+        if elapsed >= SETTLE_S and not fxs.off_hook():
+            fxs.go_off_hook()
+        return False
+
+    cap = fxs.record(SETTLE_S + 1.5, lift_handset)
+    lo = profile.limit("loop_current_ma").low
+    closed_s = first_crossing_s(cap.loop_i, level=lo / 2e3, rising=True)  # loop current edge
+    tail = cap.loop_i.slice_s(cap.loop_i.start_s + cap.loop_i.duration_s - 0.5, math.inf)
+    loop_ma = abs(float(tail.samples.mean())) * 1e3
+    onset_s = tone_onset_s(cap.line_v, profile.signals.dial_tone.freqs_hz, after_s=closed_s)
+    m_i = measure("loop_current_ma", loop_ma, clipped=cap.loop_i.clipped)
+    measure("dial_tone_delay_ms", (onset_s - closed_s) * 1e3)
+    measure("dial_tone_present", 0.0 if math.isnan(onset_s) else 1.0)
+    events = [(closed_s, "loop closed")] + ([] if math.isnan(onset_s) else [(onset_s, "dial tone")])
+    attach_capture(cap, "off-hook", PlotMarks(loop_ma=limit_lines(m_i), events=events))
+
+
+@allure.feature("Call-progress tones")
+@allure.story("Dial tone frequencies and level")
+@pytest.mark.requirement("FXS-TONE-1", "FXS-TONE-2")
+def test_dial_tone(fxs, measure, profile):
+    tone = profile.signals.dial_tone
+    fxs.go_off_hook()
+    fxs.clock.sleep(1.0)  # past any dial-tone delay
+    cap = fxs.capture(1.0)
+    found = tone_components(cap.line_v, tone.freqs_hz)
+    for nominal, comp in zip(tone.freqs_hz, found):
+        measure("dial_tone_freq_hz", comp.freq_hz, nominal=nominal, label=f"dial_tone_freq_hz[{nominal:g}]",
+                clipped=cap.line_v.clipped)
+        measure("dial_tone_level_dbm", comp.level_dbm, nominal=tone.level_dbm,
+                label=f"dial_tone_level_dbm[{nominal:g}]", clipped=cap.line_v.clipped)
+    attach_capture(cap, "dial tone")
+
+
+@allure.feature("Ringing")
+@allure.story("Ring voltage, DC offset and crest factor")
+@pytest.mark.requirement("FXS-RING-1", "FXS-RING-2", "FXS-RING-3")
+def test_ring_voltage(fxs, measure, profile):
+    cap, bursts = ring_capture(fxs, profile, cycles=1.0)
+    burst = first_whole_burst(bursts)
+    if burst is None:
+        for key in ("ring_vrms", "ring_dc_offset_v", "ring_crest_factor"):
+            measure(key, None, note="no whole ring burst in the capture")
+        attach_capture(cap, "ringing")
+        return
+    w = cap.line_v.slice_s(burst.start_s + EDGE_TRIM_S, burst.end_s - EDGE_TRIM_S)
+    rb = ring_burst(w)
+    m = measure("ring_vrms", rb.vrms, clipped=w.clipped)
+    measure("ring_dc_offset_v", rb.dc_offset_v, clipped=w.clipped)
+    measure("ring_crest_factor", rb.crest_factor, clipped=w.clipped)
+    peaks = [(rb.dc_offset_v + s * v * math.sqrt(2), f"{'+' if s > 0 else '-'}{v:g} Vrms peak")
+             for v in (m.limit.low, m.limit.high) if v is not None for s in (1, -1)]
+    attach_capture(cap, "ringing", PlotMarks(line_v=peaks, spans=[(burst.start_s, burst.end_s, f"{rb.vrms:.1f} Vrms")]))
+
+
+@allure.feature("Ringing")
+@allure.story("Ring frequency")
+@pytest.mark.requirement("FXS-RING-4")
+def test_ring_frequency(fxs, measure, profile):
+    cap, bursts = ring_capture(fxs, profile, cycles=1.0)
+    burst = first_whole_burst(bursts)
+    nominal = profile.signals.ring.freq_hz
+    if burst is None:
+        measure("ring_freq_hz", None, nominal=nominal, note="no whole ring burst in the capture")
+    else:
+        w = cap.line_v.slice_s(burst.start_s + EDGE_TRIM_S, burst.end_s - EDGE_TRIM_S)
+        measure("ring_freq_hz", ring_burst(w).freq_hz, nominal=nominal, clipped=w.clipped)
+    attach_capture(cap, "ringing")
+
+
+@allure.feature("Ringing")
+@allure.story("Ring cadence")
+@pytest.mark.requirement("FXS-RING-5")
+def test_ring_cadence(fxs, measure, profile):
+    pattern = profile.signals.ring.cadence_ms
+    cap, bursts = ring_capture(fxs, profile, cycles=2.0)
+    intervals = cadence_intervals(bursts)
+    match = match_cadence(intervals, pattern) if intervals else None
+    pairs = list(match.pairs) if match else []
+    # Two whole cycles: every on and off interval of the pattern, twice.
+    for k in range(2 * len(pattern)):
+        pos = ((match.phase_index if match else 0) + k) % len(pattern)
+        label = f"ring_cadence_ms[{'on' if pos % 2 == 0 else 'off'} {pos // 2 + 1}, cycle {k // len(pattern) + 1}]"
+        if k < len(pairs):
+            measure("ring_cadence_ms", pairs[k].measured_ms, nominal=pairs[k].nominal_ms, label=label)
+        else:
+            measure("ring_cadence_ms", None, nominal=pattern[pos], label=label, note="interval not found in the capture")
+    spans = [(s.start_s, s.end_s, f"{s.duration_ms:.0f} ms") for s in bursts if s.on and not s.partial]
+    attach_capture(cap, "ring cadence", PlotMarks(spans=spans))
