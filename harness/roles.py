@@ -66,12 +66,14 @@ class _Port:
         inputs = [self.line_v_input, self.loop_i_input]
         chunks: dict[str, list[Waveform]] = {i.name: [] for i in inputs}
         stream = self.daq.stream(inputs, sample_rate_hz, CHUNK_S)
+        samples = 0
         try:
             for chunk in stream:
                 for key, w in chunk.items():
                     chunks[key].append(w)
                 first = chunks[self.line_v_input.name][0]
-                elapsed = sum(len(c) for c in chunks[self.line_v_input.name]) / first.sample_rate_hz
+                samples += len(chunk[self.line_v_input.name])
+                elapsed = samples / first.sample_rate_hz
                 if elapsed >= duration_s - 1e-9:
                     break
                 if act is not None and act(elapsed, first.start_s + elapsed, chunk):

@@ -13,7 +13,7 @@ from harness.dsp.cadence import cadence_intervals, match_cadence, segments
 from harness.dsp.edges import first_crossing_s, tone_onset_s
 from harness.dsp.ringing import ring_burst
 from harness.dsp.tones import tone_components
-from harness.report import PlotMarks, attach_capture, limit_lines
+from harness.report import PlotMarks, attach_capture, attach_spectrum, limit_lines
 
 pytestmark = [allure.epic("FXS port"), pytest.mark.fxs]
 
@@ -92,12 +92,15 @@ def test_dial_tone(fxs, measure, profile):
     fxs.clock.sleep(1.0)  # past any dial-tone delay
     cap = fxs.capture(1.0)
     found = tone_components(cap.line_v, tone.freqs_hz)
+    boxes = []
     for nominal, comp in zip(tone.freqs_hz, found):
-        measure("dial_tone_freq_hz", comp.freq_hz, nominal=nominal, label=f"dial_tone_freq_hz[{nominal:g}]",
-                clipped=cap.line_v.clipped)
-        measure("dial_tone_level_dbm", comp.level_dbm, nominal=tone.level_dbm,
-                label=f"dial_tone_level_dbm[{nominal:g}]", clipped=cap.line_v.clipped)
+        m_f = measure("dial_tone_freq_hz", comp.freq_hz, nominal=nominal, label=f"dial_tone_freq_hz[{nominal:g}]",
+                      clipped=cap.line_v.clipped)
+        m_l = measure("dial_tone_level_dbm", comp.level_dbm, nominal=tone.level_dbm,
+                      label=f"dial_tone_level_dbm[{nominal:g}]", clipped=cap.line_v.clipped)
+        boxes.append((m_f.limit.low, m_f.limit.high, m_l.limit.low, m_l.limit.high, f"{nominal:g} Hz"))
     attach_capture(cap, "dial tone")
+    attach_spectrum(cap.line_v, "dial tone spectrum", boxes)
 
 
 @allure.feature("Ringing")
