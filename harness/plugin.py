@@ -102,6 +102,8 @@ def bench(pytestconfig: pytest.Config, profile):
     if fault:
         pytest.fail(fault, pytrace=False)  # one line on every test that needs the bench
     state["open_bench"] = b
+    state["identities"] = {name: str(ident) for name, ident in b.identities.items()}  # for the report
+    state["addresses"] = dict(b.addresses)
     b.safety.install_sigterm()
     try:
         b.dut.provision(profile)
@@ -186,7 +188,7 @@ def measure(request, profile) -> Recorder:
     for mark in request.node.iter_markers("requirement"):
         for req in mark.args:
             if req not in profile.requirements:
-                raise pytest.UsageError(f"{request.node.nodeid}: requirement {req!r} is not in profile {profile.name!r}")
+                pytest.fail(f"{request.node.nodeid}: requirement {req!r} is not in profile {profile.name!r}", pytrace=False)
             allure.dynamic.label("requirement", req)
             allure.dynamic.link(f"#{req}", link_type="requirement", name=f"{req}: {profile.requirements[req].text}")
     return Recorder(log, profile)
@@ -254,11 +256,11 @@ def _environment(state: dict) -> dict[str, str]:
         "tipring": harness.__version__,
         "python": platform.python_version(),
     }
-    opened = state.get("open_bench")
+    identities, addresses = state.get("identities", {}), state.get("addresses", {})
     for name, inst in bench.instruments.items():
-        ident = opened.identities.get(name) if opened is not None else None
         due = f", calibration due {inst.calibration_due}" if inst.calibration_due else ""
-        env[f"instrument.{name}"] = f"{ident or inst.driver} at {opened.addresses.get(name, inst.address) if opened else inst.address}{due}"
+        who = identities.get(name, f"{inst.driver} (not opened)")
+        env[f"instrument.{name}"] = f"{who} at {addresses.get(name, inst.address)}{due}"
     return env
 
 

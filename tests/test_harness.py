@@ -155,3 +155,25 @@ def test_interrupted_run_restores_the_safe_state(sig):
     rest = proc.stdout.read()
     assert proc.wait(timeout=60) == 2, "".join(seen) + rest  # pytest's "interrupted"
     assert "tipring: safe state restored" in rest
+
+
+def test_report_is_built_offline_without_analytics(tmp_path):
+    results, out = tmp_path / "allure-results", tmp_path / "report"
+    done = _pytest("-q", "-k", "on_hook or dial_tone", f"--alluredir={results}")
+    assert done.returncode == 0, done.stdout[-2000:]
+    env = (results / "environment.properties").read_text()
+    assert "bench=tipring-sim" in env and "instrument.dmm=Keysight Technologies 34461A" in env
+    built = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(results), "-o", str(out), "--single-file"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    page = (out / "index.html").read_text()
+    assert built.stdout.strip() == str(out.resolve() / "index.html")
+    assert "googletagmanager" not in page
+    assert "<title> tipring compliance report" in page  # the data itself is embedded base64-encoded
+
+
+def test_report_without_results_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(tmp_path / "none")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"tipring report: {tmp_path / 'none'}: no Allure results here (run pytest with --alluredir={tmp_path / 'none'})"
