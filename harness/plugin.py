@@ -282,4 +282,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for kind in ("fxs", "fxo"):
             if kind in getattr(item, "fixturenames", ()) and not item.get_closest_marker(kind):
                 item.add_marker(getattr(pytest.mark, kind))
+    # --port deselects (like -k) the tests that have no chosen port of their kind.
+    if config.getoption("--port"):
+        chosen = set(config.getoption("--port"))
+        keep, drop = [], []
+        for item in items:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            ports = [params.get(f"{kind}_port") for kind in ("fxs", "fxo") if f"{kind}_port" in getattr(item, "fixturenames", ())]
+            (drop if ports and not all(p in chosen for p in ports) else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
 

@@ -177,3 +177,24 @@ def test_report_without_results_is_one_line(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == f"tipring report: {tmp_path / 'none'}: no Allure results here (run pytest with --alluredir={tmp_path / 'none'})"
+
+
+def _collected(*args: str) -> list[str]:
+    done = _pytest("--collect-only", "-q", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_markers_ports_and_ini_select_tests(tmp_path):
+    everything = _collected()
+    assert len(everything) == 9
+    fxo = _collected("-m", "fxo")
+    assert len(fxo) == 3 and all("[fxo1]" in t for t in fxo)
+    assert _collected("--port", "fxs1") == [t for t in everything if "[fxs1]" in t]
+    assert _collected("-m", "fxs", "-k", "cadence") == ["testplans/test_fxs.py::test_ring_cadence[fxs1]"]
+    # The bench can come from the ini file instead of --bench.
+    ini = tmp_path / "pytest.ini"
+    bench = _bench_with(tmp_path)
+    ini.write_text(f"[pytest]\ntipring_bench = {bench}\nmarkers =\n")
+    done = _pytest("--collect-only", "-q", "-c", str(ini), "--rootdir", str(ROOT), "--port", "fxs9")
+    assert done.returncode == 4 and f"{bench}: --port fxs9: no such port" in done.stderr
