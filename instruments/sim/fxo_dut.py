@@ -12,9 +12,9 @@ and must-detect voltages.
 The DAA's DC characteristic, leakage, ringer and AC termination are in `line.DaaLoad`. Loop-
 current supervision (disconnect on loss of loop current) and dialing are not modelled.
 
-The port advances by jumping from one event to the next: generator burst edges, the validation,
-answer, ring-timeout and release timers. DUT-control calls act at the time the port was last
-advanced to, which the SimModel keeps equal to the bench clock's now.
+The port advances by jumping from one timer to the next (see `port.TimedPort`): generator burst
+edges, the validation, answer, ring-timeout and release timers. DUT-control calls act at the time
+the port was last advanced to, which the SimModel keeps equal to the bench clock's now.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 from instruments.sim.fxs_dut import check_overrides
 from instruments.sim.jig import FxoJig
 from instruments.sim.line import TIME_EPS_S, DaaLoad, FxoLine, FxoLineState
+from instruments.sim.port import TimedPort
 from instruments.sim.terminals import SourceSetting, SupplySetting
 
 # Source tags [Sx] refer to reference/telephony-facts.md (sections 1.2, 6.2).
@@ -88,9 +89,6 @@ _PARAM_NAMES = frozenset(f.name for f in fields(DaaParams))
 # Generator functions the line model knows.
 _FUNCTIONS = ("SIN", "DC")
 
-# Order in which timers due at the same instant fire: a burst edge is seen before the timers.
-_TIMER_ORDER = ("generator", "validate", "answer", "ring_timeout", "release")
-
 
 def _carries_sine(setting: SourceSetting) -> bool:
     return setting.output_on and setting.function.upper() == "SIN"
@@ -133,24 +131,27 @@ def _burst_timing(setting: SourceSetting) -> tuple[float, float]:
     return setting.burst_period_s, min(setting.burst_cycles / setting.freq_hz, setting.burst_period_s)
 
 
-class FxoPort:
+class FxoPort(TimedPort):
     """One simulated FXO port and the bench line it is plugged into.
 
     params: the port's configuration; overridden: names of params the fixture set on purpose (a
     defective DUT), which provision() leaves alone.
+
+    Events (see events()): ring (one per counted ring), answer, ring_count_reset, off_hook
+    (seized), on_hook, reset.
     """
+
+    # Order in which timers due at the same instant fire: a burst edge is seen before the timers.
+    _TIMER_ORDER = ("generator", "validate", "answer", "ring_timeout", "release")
 
     def __init__(self, jig: FxoJig, params: DaaParams, overridden: set[str] | frozenset[str] = frozenset(),
                  *, rng: np.random.Generator | None = None, start_s: float = 0.0,
                  lock: threading.RLock | None = None):
+        super().__init__(f"FXO port {jig.name!r}", start_s, lock)
         self.jig = jig
         self.params = params
-        self.overridden = check_overrides(f"FXO port {jig.name!r}", overridden, _PARAM_NAMES)
-        self._lock = lock or threading.RLock()
-        self._t = float(start_s)
-        self._timers: dict[str, float] = {}
+        self.overridden = check_overrides(self._label, overridden, _PARAM_NAMES)
         self._next_burst_start: float | None = None  # what the pending "generator" edge brings
-        self._events: list[tuple[float, str]] = []
         self._rings = 0
         self._ring_valid = False
         self._burst_counted = False
@@ -158,12 +159,6 @@ class FxoPort:
         self.line = FxoLine(jig, params.load(), state, self._t, rng)
 
     # ---- DUT control -------------------------------------------------------------------------
-
-    def events(self, since_s: float = -math.inf) -> list[tuple[float, str]]:
-        """(bench time, event) pairs at or after since_s: ring (one per counted ring), answer,
-        ring_count_reset, off_hook (seized), on_hook, reset."""
-        with self._lock:
-            return [event for event in self._events if event[0] >= since_s]
 
     def rings_detected(self) -> int:
         """Rings counted in the present call (kept after answering, cleared on hang-up/reset)."""
@@ -179,7 +174,7 @@ class FxoPort:
         """Set firmware settings (see PROVISIONABLE) except those the fixture overrode."""
         unknown = sorted(set(settings) - PROVISIONABLE)
         if unknown:
-            raise ValueError(f"FXO port {self.jig.name!r}: cannot provision {unknown[0]!r} "
+            raise ValueError(f"{self._label}: cannot provision {unknown[0]!r} "
                              f"(provisionable: {', '.join(sorted(PROVISIONABLE))})")
         applied = {name: value for name, value in settings.items() if name not in self.overridden}
         with self._lock:
@@ -210,7 +205,7 @@ class FxoPort:
             self._event("reset")
             self._set_hook(False)
 
-    # ---- the bench and the clock -------------------------------------------------------------
+    # ---- the bench (render() and advance_to() come from TimedPort) ---------------------------
 
     def generator_changed(self, setting: SourceSetting) -> None:
         """The generator channel feeding the ring amplifier was set (now)."""
@@ -232,31 +227,7 @@ class FxoPort:
         with self._lock:
             return self.line.supply_operating_point()
 
-    def render(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(v_tr volts, i_loop amperes) at bench times t, none of them after now."""
-        with self._lock:
-            t = np.asarray(t, dtype=float)
-            if t.size and t.max() > self._t + TIME_EPS_S:
-                raise ValueError(f"FXO port {self.jig.name!r}: asked for t={t.max():.6f} s, after now ({self._t:.6f} s)")
-            return self.line.render(t)
-
-    def advance_to(self, t_s: float) -> None:
-        """Run the DAA up to bench time t_s, event by event."""
-        with self._lock:
-            while self._timers:
-                name = min(self._timers, key=lambda n: (self._timers[n], _TIMER_ORDER.index(n)))
-                due = self._timers[name]
-                if due > t_s:
-                    break
-                del self._timers[name]
-                self._t = max(self._t, due)
-                self._fire(name)
-            self._t = max(self._t, t_s)
-
     # ---- internals ---------------------------------------------------------------------------
-
-    def _event(self, what: str) -> None:
-        self._events.append((self._t, what))
 
     def _fire(self, timer: str) -> None:
         if timer == "generator":

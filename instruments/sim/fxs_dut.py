@@ -21,15 +21,14 @@ to ring_trip_ohm or below, during ring-off the DC comparator must see the loop c
 has held for ring_trip_ms the ringing stops (ring trip) and the port goes to talk. Hook flash,
 pulse dialing, dial-tone timeout and the ringing current limit are not modelled.
 
-The port advances by jumping from one internal event (cadence edge, debounce, qualification,
-dial-tone delay, ring-trip timer) to the next. DUT-control calls (ring(), stop_ringing(),
+The port advances by jumping from one timer (cadence edge, debounce, qualification, dial-tone
+delay, ring trip) to the next (see `port.TimedPort`). DUT-control calls (ring(), stop_ringing(),
 provision(), relay changes) act at the time the port was last advanced to, which the SimModel
 keeps equal to the bench clock's now.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, fields, replace
 from enum import Enum
@@ -37,7 +36,8 @@ from enum import Enum
 import numpy as np
 
 from instruments.sim.jig import FxsJig
-from instruments.sim.line import TIME_EPS_S, FxsLine, LineDrive, Tone, dbm_to_vrms
+from instruments.sim.line import FxsLine, LineDrive, Tone, dbm_to_vrms
+from instruments.sim.port import TimedPort
 
 # Source tags [Sx] refer to reference/telephony-facts.md (sections 1.x, 2.x, 6.1).
 
@@ -117,31 +117,30 @@ class SlicState(str, Enum):
     TALK = "talk"
 
 
-# Order in which timers due at the same instant fire: a ring trip wins over a cadence edge.
-_TIMER_ORDER = ("debounce", "qualify", "ring_trip", "cadence", "dial_tone")
-
-
-class FxsPort:
+class FxsPort(TimedPort):
     """One simulated FXS port and the line it feeds.
 
     params: the port's configuration; overridden: names of params the fixture set on purpose (a
     defective DUT), which provision() leaves alone.
+
+    Events (see events()): ringing_start, ring_on, ring_off, ringing_stop, ring_trip, off_hook,
+    on_hook, dial_tone_on, dial_tone_off, ring_ignored_off_hook.
     """
+
+    # Order in which timers due at the same instant fire: a ring trip wins over a cadence edge.
+    _TIMER_ORDER = ("debounce", "qualify", "ring_trip", "cadence", "dial_tone")
 
     def __init__(self, jig: FxsJig, params: SlicParams, overridden: set[str] | frozenset[str] = frozenset(),
                  *, rng: np.random.Generator | None = None, start_s: float = 0.0,
                  lock: threading.RLock | None = None):
+        super().__init__(f"FXS port {jig.name!r}", start_s, lock)
         self.jig = jig
         self.params = params
-        self.overridden = check_overrides(f"FXS port {jig.name!r}", overridden, _PARAM_NAMES)
-        self._lock = lock or threading.RLock()
-        self._t = float(start_s)
+        self.overridden = check_overrides(self._label, overridden, _PARAM_NAMES)
         self._state = SlicState.IDLE
         self._raw_off_hook = False  # comparator output
         self._debounced_off_hook = False
         self._off_hook = False  # qualified: what the DUT believes
-        self._timers: dict[str, float] = {}
-        self._events: list[tuple[float, str]] = []
         # ringing session: settings frozen at ring(), start time, cadence edge count, ring-on?
         self._ring_params = params
         self._ring_start_s = 0.0
@@ -163,13 +162,6 @@ class FxsPort:
         with self._lock:
             return self._off_hook
 
-    def events(self, since_s: float = -math.inf) -> list[tuple[float, str]]:
-        """(bench time, event) pairs at or after since_s: ringing_start, ring_on, ring_off,
-        ringing_stop, ring_trip, off_hook, on_hook, dial_tone_on, dial_tone_off,
-        ring_ignored_off_hook."""
-        with self._lock:
-            return [event for event in self._events if event[0] >= since_s]
-
     def provision(self, **settings) -> dict[str, object]:
         """Set region settings (see PROVISIONABLE) except those the fixture overrode.
 
@@ -177,7 +169,7 @@ class FxsPort:
         """
         unknown = sorted(set(settings) - PROVISIONABLE)
         if unknown:
-            raise ValueError(f"FXS port {self.jig.name!r}: cannot provision {unknown[0]!r} "
+            raise ValueError(f"{self._label}: cannot provision {unknown[0]!r} "
                              f"(provisionable: {', '.join(sorted(PROVISIONABLE))})")
         applied = {name: value for name, value in settings.items() if name not in self.overridden}
         with self._lock:
@@ -216,7 +208,7 @@ class FxsPort:
             self._state = SlicState.IDLE
             self._update_line()
 
-    # ---- the jig and the clock ---------------------------------------------------------------
+    # ---- the jig (render() and advance_to() come from TimedPort) -----------------------------
 
     def set_relay(self, relay: str, closed: bool) -> None:
         """A jig relay on this port's line changed (now)."""
@@ -224,31 +216,7 @@ class FxsPort:
             self.line.set_relay(self._t, relay, closed)
             self._loop_changed()
 
-    def render(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(v_tr volts, i_loop amperes) at bench times t, none of them after now."""
-        with self._lock:
-            t = np.asarray(t, dtype=float)
-            if t.size and t.max() > self._t + TIME_EPS_S:
-                raise ValueError(f"FXS port {self.jig.name!r}: asked for t={t.max():.6f} s, after now ({self._t:.6f} s)")
-            return self.line.render(t)
-
-    def advance_to(self, t_s: float) -> None:
-        """Run the state machine up to bench time t_s, event by event."""
-        with self._lock:
-            while self._timers:
-                name = min(self._timers, key=lambda n: (self._timers[n], _TIMER_ORDER.index(n)))
-                due = self._timers[name]
-                if due > t_s:
-                    break
-                del self._timers[name]
-                self._t = max(self._t, due)
-                self._fire(name)
-            self._t = max(self._t, t_s)
-
     # ---- internals ---------------------------------------------------------------------------
-
-    def _event(self, what: str) -> None:
-        self._events.append((self._t, what))
 
     def _fire(self, timer: str) -> None:
         if timer == "debounce":
