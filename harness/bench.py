@@ -83,7 +83,7 @@ class Bench:
                 self.safety.add(f"{name}: battery off", lambda s=self.instruments[p.battery.supply]: s.set_output(False))
         for name, p in ports.items():
             if isinstance(p, FxsPort):
-                for ref in [p.hook_relay, *p.ren_relays]:
+                for ref in [p.hook_relay, *p.ren_relays, *([p.long_loop.relay] if p.long_loop else [])]:
                     self.safety.add(f"{name}: relay {ref} open",
                                     lambda r=ref: self._relay_bank(r).set_relay(r.partition(":")[2], False))
 

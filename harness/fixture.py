@@ -97,12 +97,20 @@ class CurrentSense(Channel):
     sense_ohm: float = Field(gt=0)
 
 
+class LongLoop(_Strict):
+    """A resistor the jig can put in series with the off-hook load, standing for a long line."""
+
+    relay: str  # "daq:FIO2": closed = the resistor is in the loop
+    ohm: float = Field(gt=0)
+
+
 class FxsPort(_Strict):
     """An FXS port of the DUT and the phone-side jig around it."""
 
     kind: Literal["fxs"]
     hook_relay: str  # "daq:FIO0": closes the off-hook load across tip-ring
     hook_load_ohm: float = Field(default=600.0, gt=0)
+    long_loop: LongLoop | None = None
     ren_relays: list[str] = []  # each switches in `ren_per_relay` REN (6930 ohm + 8 uF each)
     ren_per_relay: float = Field(default=1.0, gt=0)
     line_voltage: VoltageTap
@@ -193,19 +201,34 @@ class Bench(_Strict):
 
     @model_validator(mode="after")
     def _wiring(self) -> "Bench":
-        """Cross-field checks: references resolve and no input can be overranged."""
+        """Cross-field checks: references resolve, nothing is wired twice, and no input can be
+        overranged."""
+        used: dict[str, str] = {}  # "daq:FIO0" / "daq:AIN0" -> the field that uses it
         for pname, port in self.ports.items():
             where = f"ports.{pname}"
             taps = {"line_voltage": port.line_voltage, "loop_current": port.loop_current}
             for field_name, ch in taps.items():
                 self._require(f"{where}.{field_name}.input", ch.instrument, "daq")
-            relays = [port.hook_relay, *port.ren_relays] if isinstance(port, FxsPort) else []
-            for i, relay in enumerate(relays):
-                field_name = "hook_relay" if i == 0 else f"ren_relays[{i - 1}]"
+            relays = {}
+            if isinstance(port, FxsPort):
+                relays = {"hook_relay": port.hook_relay, **{f"ren_relays[{i}]": r for i, r in enumerate(port.ren_relays)}}
+                if port.long_loop is not None:
+                    relays["long_loop.relay"] = port.long_loop.relay
+            for field_name, relay in relays.items():
                 inst, _, line = relay.partition(":")
                 if not line:
                     raise ValueError(f"{where}.{field_name}: {relay!r} is not of the form instrument:line (e.g. daq:FIO0)")
                 self._require(f"{where}.{field_name}", inst, "daq")
+            connections = {f"{where}.{f}": r for f, r in relays.items()}
+            for field_name, ch in taps.items():
+                connections[f"{where}.{field_name}.input"] = ch.input
+                if ch.negative:
+                    connections[f"{where}.{field_name}.negative"] = f"{ch.instrument}:{ch.negative}"
+            for field_name, conn in connections.items():
+                key = conn.upper()  # LabJack names are case-insensitive
+                if key in used:
+                    raise ValueError(f"{field_name}: {conn} is already wired to {used[key]}")
+                used[key] = field_name
             if port.voltmeter is not None:
                 self._require(f"{where}.voltmeter", port.voltmeter, "voltmeter")
             if isinstance(port, FxoPort):

@@ -176,6 +176,10 @@ class Recorder:
         return list(self._log.measurements)
 
 
+class LimitsFailed(AssertionError):
+    """The DUT failed measurements (or the test measured nothing); the message lists them."""
+
+
 class _StepFailed(AssertionError):
     """Raised inside a measurement's Allure step so the step tree shows which one failed."""
 
@@ -203,9 +207,9 @@ def pytest_runtest_call(item: pytest.Item):
         item.user_properties.append(("measurements", json.dumps(records)))
         allure.attach(json.dumps(records, indent=1), name="measurements.json", attachment_type=allure.attachment_type.JSON)
         if log.failed:
-            raise AssertionError(log.failure_message())
+            raise LimitsFailed(log.failure_message())
         if not log.measurements:
-            raise AssertionError("the test recorded no measurement")
+            raise LimitsFailed("the test recorded no measurement")
     return result
 
 
@@ -216,6 +220,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         # The bench's problem, not the DUT's: one line, no driver traceback.
         report.longrepr = str(call.excinfo.value)
         item.user_properties.append(("bench_fault", str(call.excinfo.value)))
+    elif call.excinfo is not None and isinstance(call.excinfo.value, LimitsFailed):
+        report.longrepr = str(call.excinfo.value)  # the values and limits, not the plugin's code
     return report
 
 

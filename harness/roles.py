@@ -98,6 +98,7 @@ class FxsPhoneSide(_Port):
         self.dut = dut
         self._hook_line = cfg.hook_relay.partition(":")[2]
         self._ren_lines = [r.partition(":")[2] for r in cfg.ren_relays]
+        self._long_loop_line = cfg.long_loop.relay.partition(":")[2] if cfg.long_loop else None
 
     def go_off_hook(self) -> None:
         self.relays.set_relay(self._hook_line, True)
@@ -108,6 +109,16 @@ class FxsPhoneSide(_Port):
     def off_hook(self) -> bool:
         """The hook relay as read back from the digitizer (not as commanded)."""
         return self.relays.relay_closed(self._hook_line)
+
+    @property
+    def has_long_loop(self) -> bool:
+        return self._long_loop_line is not None
+
+    def set_long_loop(self, inserted: bool) -> None:
+        """Put the jig's long-loop resistor in series with the off-hook load (or take it out)."""
+        if self._long_loop_line is None:
+            raise ValueError(f"port {self.name}: the jig has no long-loop resistor (ports.{self.name}.long_loop)")
+        self.relays.set_relay(self._long_loop_line, inserted)
 
     def set_ren_load(self, ren: float) -> None:
         """Connect `ren` REN of ringer load (a whole number of the jig's REN relays)."""
@@ -132,12 +143,6 @@ class FxsPhoneSide(_Port):
 
     def stop_ringing(self) -> None:
         self.dut.stop_ringing(self.name)
-
-    def idle(self) -> None:
-        """Back to an idle line: no call, on hook, no REN load."""
-        self.dut.reset(self.name)
-        self.go_on_hook()
-        self.set_ren_load(0)
 
 
 @dataclass

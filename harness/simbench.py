@@ -37,7 +37,9 @@ def fxs_jig(name: str, p: FxsPort) -> FxsJig:
                   loop_i_negative=p.loop_current.negative.upper() if p.loop_current.negative else None,
                   sense_ohm=p.loop_current.sense_ohm, hook_load_ohm=p.hook_load_ohm,
                   ren_relays=tuple(_line(r) for r in p.ren_relays), ren_per_relay=p.ren_per_relay,
-                  divider_input_ohm=p.line_voltage.divider_input_ohm, dmm=p.voltmeter)
+                  divider_input_ohm=p.line_voltage.divider_input_ohm, dmm=p.voltmeter,
+                  long_loop_relay=_line(p.long_loop.relay) if p.long_loop else None,
+                  long_loop_ohm=p.long_loop.ohm if p.long_loop else 0.0)
 
 
 def fxo_jig(name: str, p: FxoPort) -> FxoJig:

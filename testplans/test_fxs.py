@@ -46,6 +46,23 @@ def ring_capture(fxs, profile, cycles: float):
     return cap, bursts
 
 
+def lift_handset(fxs, profile, detect_ma: float):
+    """Go off-hook SETTLE_S into a capture; return the capture, the loop-closure time (loop current
+    crossing detect_ma), the settled loop current (mA) and the dial-tone onset (nan if none)."""
+
+    def close_hook(elapsed, now, chunk):
+        if elapsed >= SETTLE_S and not fxs.off_hook():
+            fxs.go_off_hook()
+        return False
+
+    cap = fxs.record(SETTLE_S + 1.5, close_hook)
+    closed_s = first_crossing_s(cap.loop_i, level=detect_ma / 1e3, rising=True)
+    tail = cap.loop_i.slice_s(cap.loop_i.start_s + cap.loop_i.duration_s - 0.5, math.inf)
+    onset_s = tone_onset_s(cap.line_v, profile.signals.dial_tone.freqs_hz, after_s=closed_s)
+    cap.events = [(closed_s, "loop closed")] + ([] if math.isnan(onset_s) else [(onset_s, "dial tone")])
+    return cap, closed_s, abs(float(tail.samples.mean())) * 1e3, onset_s
+
+
 def first_whole_burst(bursts):
     return next((s for s in bursts if s.on and not s.partial), None)
 
@@ -65,22 +82,25 @@ def test_on_hook_battery_voltage(fxs, measure):
 @allure.story("Off-hook detection")
 @pytest.mark.requirement("FXS-FEED-2", "FXS-SUP-1")
 def test_off_hook_detection(fxs, measure, profile):
-    def lift_handset(elapsed, now, chunk):
-        if elapsed >= SETTLE_S and not fxs.off_hook():
-            fxs.go_off_hook()
-        return False
-
-    cap = fxs.record(SETTLE_S + 1.5, lift_handset)
-    lo = profile.limit("loop_current_ma").low
-    closed_s = first_crossing_s(cap.loop_i, level=lo / 2e3, rising=True)  # loop current edge
-    tail = cap.loop_i.slice_s(cap.loop_i.start_s + cap.loop_i.duration_s - 0.5, math.inf)
-    loop_ma = abs(float(tail.samples.mean())) * 1e3
-    onset_s = tone_onset_s(cap.line_v, profile.signals.dial_tone.freqs_hz, after_s=closed_s)
+    cap, closed_s, loop_ma, onset_s = lift_handset(fxs, profile, detect_ma=profile.limit("loop_current_ma").low / 2)
     m_i = measure("loop_current_ma", loop_ma, clipped=cap.loop_i.clipped)
     measure("dial_tone_delay_ms", (onset_s - closed_s) * 1e3)
     measure("dial_tone_present", 0.0 if math.isnan(onset_s) else 1.0)
-    events = [(closed_s, "loop closed")] + ([] if math.isnan(onset_s) else [(onset_s, "dial tone")])
-    attach_capture(cap, "off-hook", PlotMarks(loop_ma=limit_lines(m_i), events=events))
+    attach_capture(cap, "off-hook", PlotMarks(loop_ma=limit_lines(m_i)))
+
+
+@allure.feature("Supervision")
+@allure.story("Off-hook detection on the longest loop")
+@pytest.mark.requirement("FXS-SUP-2")
+def test_off_hook_detection_on_long_loop(fxs, measure, profile):
+    if not fxs.has_long_loop:
+        pytest.skip(f"the jig of {fxs.name} has no long-loop resistor (ports.{fxs.name}.long_loop)")
+    fxs.set_long_loop(True)
+    cap, closed_s, loop_ma, onset_s = lift_handset(fxs, profile, detect_ma=profile.limit("long_loop_current_ma").low / 2)
+    m_i = measure("long_loop_current_ma", loop_ma, clipped=cap.loop_i.clipped)
+    measure("long_loop_dial_tone_present", 0.0 if math.isnan(onset_s) else 1.0,
+            note="" if math.isnan(onset_s) else f"dial tone {(onset_s - closed_s) * 1e3:.0f} ms after loop closure")
+    attach_capture(cap, "off-hook on the long loop", PlotMarks(loop_ma=limit_lines(m_i)))
 
 
 @allure.feature("Call-progress tones")

@@ -30,6 +30,8 @@ BAD_BENCHES = [
     ("not a T7 range", ("divider: 20, range_v: 10}\n    loop_current: {input: daq:AIN2", "divider: 20, range_v: 5}\n    loop_current: {input: daq:AIN2"),
      "ports.fxs1.line_voltage.range_v: 5.0 is not a LabJack T7 input range; use one of [10.0, 1.0, 0.1, 0.01]"),
     ("malformed YAML", ("kind: fxs", "kind: [fxs"), "line 25: not valid YAML: expected ',' or ']', but got ':'"),
+    ("relay wired twice", ("ren_relays: [daq:FIO1]", "ren_relays: [daq:FIO0]"),
+     "ports.fxs1.ren_relays[0]: daq:FIO0 is already wired to ports.fxs1.hook_relay"),
     ("unknown simulation port", ("    fxo1: {}      # DAA", "    fxo9: {}      # DAA"), "simulation.ports.fxo9: no port 'fxo9' in ports"),
     ("unknown model parameter", ("fxs1: {}      # SLIC", "fxs1: {ring_vrmss: 30}      # SLIC"),
      "simulation.ports.fxs1.ring_vrmss: not a parameter of the simulated FXS port (see instruments.sim.fxs_dut.SlicParams)"),

@@ -187,7 +187,7 @@ def _collected(*args: str) -> list[str]:
 
 def test_markers_ports_and_ini_select_tests(tmp_path):
     everything = _collected()
-    assert len(everything) == 9
+    assert len(everything) == 10
     fxo = _collected("-m", "fxo")
     assert len(fxo) == 3 and all("[fxo1]" in t for t in fxo)
     assert _collected("--port", "fxs1") == [t for t in everything if "[fxs1]" in t]

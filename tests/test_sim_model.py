@@ -150,6 +150,23 @@ def test_off_hook_loop_current_is_feed_limited_or_current_limited(hook_load_ohm)
     assert bench.fxs.hook_state()
 
 
+def test_long_loop_resistor_lowers_the_loop_current_and_threshold_decides():
+    """1800 ohm of line in series with a 600 ohm set: ~18.7 mA, seen by the default 11 mA
+    threshold but not by a 20 mA one, which still sees the 25 mA of a short loop."""
+    for threshold_ma, detected in ((11.0, True), (20.0, False)):
+        bench = Bench(fxs=fxs_jig(long_loop_relay="FIO2", long_loop_ohm=1800.0),
+                      slic=SlicParams(offhook_threshold_ma=threshold_ma))
+        bench.relay("FIO2", True)
+        bench.relay("FIO0", True)
+        bench.sleep(0.5)
+        load = parallel(600.0 + 1800.0, DIVIDER_OHM, DMM_OHM)
+        assert bench.loop_current(0.3, 0.5) == pytest.approx(48.0 / (160 + load + SENSE_OHM), rel=1e-3)
+        assert bench.fxs.hook_state() is detected
+        bench.relay("FIO2", False)  # the set on a short loop: 25 mA, seen by both
+        bench.sleep(0.5)
+        assert bench.fxs.hook_state()
+
+
 def test_off_hook_is_reported_after_debounce_plus_qualification():
     bench = Bench()
     bench.sleep(0.1)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = {
     "test_fxs.py::test_on_hook_battery_voltage",
     "test_fxs.py::test_off_hook_detection",
+    "test_fxs.py::test_off_hook_detection_on_long_loop",
     "test_fxs.py::test_dial_tone",
     "test_fxs.py::test_ring_voltage",
     "test_fxs.py::test_ring_frequency",
@@ -28,10 +29,14 @@ TESTS = {
 
 # test that must fail -> (port, DUT model parameters out of spec, measurements the failure names)
 DEFECTS = {
-    "test_fxs.py::test_on_hook_battery_voltage": ("fxs1", {"voc_v": 38.0}, ["on_hook_voltage_v"]),
+    # Battery too high (a low one would also starve the long loop, failing that test as well).
+    "test_fxs.py::test_on_hook_battery_voltage": ("fxs1", {"voc_v": 58.0}, ["on_hook_voltage_v"]),
     # Slow off-hook qualification: dial tone comes too late (a threshold above the loop current
     # would also silence dial tone, failing test_dial_tone as well, as it should).
     "test_fxs.py::test_off_hook_detection": ("fxs1", {"hook_qualify_ms": 600.0}, ["dial_tone_delay_ms"]),
+    # Off-hook threshold too high: seen on a short loop (25 mA), missed on the long one (18.7 mA).
+    "test_fxs.py::test_off_hook_detection_on_long_loop": ("fxs1", {"offhook_threshold_ma": 20.0},
+                                                          ["long_loop_dial_tone_present"]),
     "test_fxs.py::test_dial_tone": ("fxs1", {"dial_tone_freqs_hz": [360.0, 440.0]}, ["dial_tone_freq_hz[350]"]),
     "test_fxs.py::test_ring_voltage": ("fxs1", {"ring_vrms": 30.0}, ["ring_vrms"]),
     "test_fxs.py::test_ring_frequency": ("fxs1", {"ring_freq_hz": 25.0}, ["ring_freq_hz"]),

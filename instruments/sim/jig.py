@@ -30,6 +30,8 @@ class FxsJig:
     loop_i_ain / loop_i_negative: analog input(s) across the sense_ohm loop-current resistor;
         loop_i_negative is the other input of a differential pair, or None (single-ended).
     ren_relays: digital lines each switching ren_per_relay REN of ringer load across tip-ring.
+    long_loop_relay: digital line whose relay puts long_loop_ohm (a long line) in series with the
+        hook load, or None.
     dmm: name of a DMM whose voltage input sits across tip-ring, or None.
     """
 
@@ -45,16 +47,24 @@ class FxsJig:
     ren_per_relay: float = 1.0
     divider_input_ohm: float = 2e6
     dmm: str | None = None
+    long_loop_relay: str | None = None
+    long_loop_ohm: float = 0.0
 
     def __post_init__(self) -> None:
         owner = f"FXS jig {self.name!r}"
+        if self.long_loop_relay is not None:
+            _require_positive(owner, long_loop_ohm=self.long_loop_ohm)
         _require_positive(owner, line_v_divider=self.line_v_divider, sense_ohm=self.sense_ohm,
                           hook_load_ohm=self.hook_load_ohm, ren_per_relay=self.ren_per_relay,
                           divider_input_ohm=self.divider_input_ohm)
         object.__setattr__(self, "ren_relays", tuple(self.ren_relays))
-        relays = (self.hook_relay, *self.ren_relays)
-        if len(set(relays)) != len(relays):
-            raise ValueError(f"{owner}: a relay line is used twice in {relays}")
+        if len(set(self.relays)) != len(self.relays):
+            raise ValueError(f"{owner}: a relay line is used twice in {self.relays}")
+
+    @property
+    def relays(self) -> tuple[str, ...]:
+        """Every relay line of this jig."""
+        return (self.hook_relay, *self.ren_relays, *((self.long_loop_relay,) if self.long_loop_relay else ()))
 
 
 @dataclass(frozen=True)

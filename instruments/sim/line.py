@@ -213,14 +213,15 @@ class _Line:
 class FxsLine(_Line):
     """An FXS port's source, the jig's sense resistor and its switchable loads.
 
-    Across the jig node: the hook load (via hook_relay), ren_per_relay REN per closed REN relay,
-    the divider and, when the jig names a DMM, its 10 Mohm input.
+    Across the jig node: the hook load (via hook_relay, behind the long-loop resistor when that
+    relay is closed), ren_per_relay REN per closed REN relay, the divider and, when the jig names a
+    DMM, its 10 Mohm input.
     """
 
     def __init__(self, jig: FxsJig, drive: LineDrive, start_s: float = 0.0,
                  rng: np.random.Generator | None = None):
         self.jig = jig
-        self._closed = {relay: False for relay in (jig.hook_relay, *jig.ren_relays)}
+        self._closed = {relay: False for relay in jig.relays}
         self._drive = drive
         super().__init__(self._solve(start_s), rng)
 
@@ -239,7 +240,8 @@ class FxsLine(_Line):
         jig = self.jig
         y = 1 / jig.divider_input_ohm + (1 / DMM_INPUT_OHM if jig.dmm else 0.0)
         if self._closed[jig.hook_relay]:
-            y += 1 / jig.hook_load_ohm
+            long_loop = jig.long_loop_relay is not None and self._closed[jig.long_loop_relay]
+            y += 1 / (jig.hook_load_ohm + (jig.long_loop_ohm if long_loop else 0.0))
         rens = sum(jig.ren_per_relay for relay in jig.ren_relays if self._closed[relay])
         return y + ren_admittance(rens, freq_hz)
 

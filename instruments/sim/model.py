@@ -121,7 +121,7 @@ class SimModel:
             if jig.dmm is not None:
                 connect(wiring.dmm_inputs, jig.dmm, _voltage_probe(port, 1.0), f"{jig.name}.tip_ring")
         for port in self._fxs.values():
-            for relay in (port.jig.hook_relay, *port.jig.ren_relays):
+            for relay in port.jig.relays:
                 connect(wiring.relay_coils, relay, self._relay_coil(port, relay), f"{port.jig.name} relay")
         for port in self._fxo.values():
             connect(wiring.generator_outputs, port.jig.generator, port.generator_changed,
