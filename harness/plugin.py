@@ -6,19 +6,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import platform
 import time
 from pathlib import Path
 
 import allure
 import pytest
 
-import harness
+from harness import report
 from harness.dut import DutControlError
 from harness.fixture import FixtureError, load_bench
 from harness.measurement import Measurement, MeasurementLog, Outcome
 from harness.profile import load_profile
+from harness.run_record import RunRecord, default_operator
 from instruments.errors import BenchFault
 
 DEFAULT_BENCH = "fixtures/sim.yaml"
@@ -35,6 +36,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--profile", metavar="NAME", help="limit profile (testplans/profiles/NAME.yaml or a path); default: the bench file's")
     g.addoption("--port", action="append", default=[], metavar="NAME", help="run only on this port (repeatable)")
     g.addoption("--tipring-summary", metavar="PATH", help="write the run's bench and wall seconds as JSON")
+    g.addoption("--operator", metavar="NAME", help="who runs the test, for the report (default: the login name)")
+    g.addoption("--dut-serial", metavar="SERIAL", help="the DUT's serial number (overrides the bench file's)")
+    g.addoption("--dut-firmware", metavar="VERSION", help="the DUT's firmware (overrides the bench file's)")
+    g.addoption("--accept-overdue-calibration", action="store_true",
+                help="run although an instrument's calibration is overdue (the report still says so)")
     parser.addini("tipring_bench", "bench (test-jig) file used when --bench is not given")
 
 
@@ -42,8 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fxs: a test of an FXS port (the DUT supplies the line)")
     config.addinivalue_line("markers", "fxo: a test of an FXO port (the bench supplies the line)")
     config.addinivalue_line("markers", "requirement(*ids): the profile requirements this test verifies")
-    from harness import report  # noqa: PLC0415
-
     report.collecting = bool(config.getoption("allure_report_dir", None))
     state = {"bench_path": None, "bench": None, "profile": None, "error": None, "started": time.monotonic()}
     config.stash[_STATE] = state
@@ -59,6 +63,11 @@ def pytest_configure(config: pytest.Config) -> None:
             state["profile"] = load_profile(config.getoption("--profile") or state["bench"].bench.default_profile)
         except FixtureError as exc:
             raise pytest.UsageError(str(exc)) from None
+        dut = state["bench"].dut
+        state["record"] = RunRecord(
+            state["bench"], path, state["profile"], config.getoption("--operator") or default_operator(),
+            {"maker": dut.maker, "model": dut.model, "serial": config.getoption("--dut-serial") or dut.serial,
+             "firmware": config.getoption("--dut-firmware") or dut.firmware})
         unknown = [p for p in config.getoption("--port") if p not in state["bench"].ports]
         if unknown:
             raise pytest.UsageError(f"{path}: --port {unknown[0]}: no such port (ports: {', '.join(state['bench'].ports)})")
@@ -95,6 +104,9 @@ def bench(pytestconfig: pytest.Config, profile):
     from harness.bench import open_bench  # imported late: `pytest tests` need not load drivers
 
     state = pytestconfig.stash[_STATE]
+    overdue = overdue_calibrations(state["bench"], dt.date.today())
+    if overdue and not pytestconfig.getoption("--accept-overdue-calibration"):
+        pytest.fail(f"bench fault: {overdue[0]} (--accept-overdue-calibration to run anyway)", pytrace=False)
     try:
         b, fault = open_bench(state["bench"], state["bench_path"]), None
     except (BenchFault, FixtureError, DutControlError) as exc:
@@ -102,8 +114,8 @@ def bench(pytestconfig: pytest.Config, profile):
     if fault:
         pytest.fail(fault, pytrace=False)  # one line on every test that needs the bench
     state["open_bench"] = b
-    state["identities"] = {name: str(ident) for name, ident in b.identities.items()}  # for the report
-    state["addresses"] = dict(b.addresses)
+    state["record"].identities = {name: str(ident) for name, ident in b.identities.items()}
+    state["record"].addresses = dict(b.addresses)
     b.safety.install_sigterm()
     try:
         b.dut.provision(profile)
@@ -119,6 +131,12 @@ def bench(pytestconfig: pytest.Config, profile):
             pytest.fail("safe state not fully restored: " + "; ".join(problems), pytrace=False)
 
 
+def overdue_calibrations(bench, today: dt.date) -> list[str]:
+    """One line per instrument whose calibration due date has passed."""
+    return [f"{name} at {inst.address}: calibration overdue since {inst.calibration_due}"
+            for name, inst in bench.instruments.items() if inst.calibration_due and inst.calibration_due < today]
+
+
 def _port_role(request, bench, kind: str, port: str):
     role = bench.fxs(port) if kind == "fxs" else bench.fxo(port)
     allure.dynamic.parameter("profile", request.getfixturevalue("profile").name)
@@ -129,6 +147,7 @@ def _port_role(request, bench, kind: str, port: str):
     problems = bench.restore_safe_state()
     bench_s = bench.clock.now() - t0
     request.node.user_properties.append(("bench_seconds", round(bench_s, 3)))
+    allure.dynamic.label("bench_seconds", f"{bench_s:.1f}")  # what the test takes on hardware
     request.config.stash[_STATE].setdefault("bench_seconds", 0.0)
     request.config.stash[_STATE]["bench_seconds"] += bench_s
     if problems:
@@ -204,8 +223,13 @@ def pytest_runtest_call(item: pytest.Item):
     log = item.stash.get(_LOG, None)
     if log is not None:
         records = [m.as_record() for m in log.measurements]
-        item.user_properties.append(("measurements", json.dumps(records)))
-        allure.attach(json.dumps(records, indent=1), name="measurements.json", attachment_type=allure.attachment_type.JSON)
+        for record in records:  # JUnit properties, for CI systems that read JUnit XML
+            item.user_properties.append((f"measurement.{record['name']}", json.dumps(record)))
+        if report.collecting:
+            allure.attach(report.measurement_table_html(log.measurements), name="measurements",
+                          attachment_type=allure.attachment_type.HTML)
+            allure.attach(json.dumps(records, indent=1), name="measurements.json",
+                          attachment_type=allure.attachment_type.JSON)
         if log.failed:
             raise LimitsFailed(log.failure_message())
         if not log.measurements:
@@ -215,14 +239,14 @@ def pytest_runtest_call(item: pytest.Item):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
+    rep = yield
     if call.excinfo is not None and isinstance(call.excinfo.value, BenchFault):
         # The bench's problem, not the DUT's: one line, no driver traceback.
-        report.longrepr = str(call.excinfo.value)
+        rep.longrepr = str(call.excinfo.value)
         item.user_properties.append(("bench_fault", str(call.excinfo.value)))
     elif call.excinfo is not None and isinstance(call.excinfo.value, LimitsFailed):
-        report.longrepr = str(call.excinfo.value)  # the values and limits, not the plugin's code
-    return report
+        rep.longrepr = str(call.excinfo.value)  # the values and limits, not the plugin's code
+    return rep
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -237,10 +261,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return
     alluredir = session.config.getoption("allure_report_dir", None)
-    if alluredir and state.get("bench") is not None:
-        from harness.report import write_environment
-
-        write_environment(Path(alluredir), _environment(state))
+    if alluredir and state.get("record") is not None:
+        state["record"].finished = dt.datetime.now(dt.timezone.utc)
+        state["record"].write(Path(alluredir))
     summary = session.config.getoption("--tipring-summary")
     if summary:
         Path(summary).write_text(json.dumps({
@@ -248,26 +271,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "wall_seconds": time.monotonic() - state["started"],
             "tests": session.testscollected,
         }))
-
-
-def _environment(state: dict) -> dict[str, str]:
-    bench, prof = state["bench"], state["profile"]
-    env = {
-        "bench": bench.bench.name,
-        "bench_file": str(state["bench_path"]),
-        "simulated": str(bench.simulated).lower(),
-        "station": bench.bench.station,
-        "profile": f"{prof.name} {prof.version}",
-        "dut": f"{bench.dut.maker} {bench.dut.model} s/n {bench.dut.serial} fw {bench.dut.firmware}",
-        "tipring": harness.__version__,
-        "python": platform.python_version(),
-    }
-    identities, addresses = state.get("identities", {}), state.get("addresses", {})
-    for name, inst in bench.instruments.items():
-        due = f", calibration due {inst.calibration_due}" if inst.calibration_due else ""
-        who = identities.get(name, f"{inst.driver} (not opened)")
-        env[f"instrument.{name}"] = f"{who} at {addresses.get(name, inst.address)}{due}"
-    return env
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,8 +142,20 @@ def attach_spectrum(w: Waveform, title: str, boxes: list[tuple[float, float, flo
         allure.attach(spectrum_png(w, title, boxes), name=f"{title}.png", attachment_type=allure.attachment_type.PNG)
 
 
-def write_environment(alluredir: Path, properties: dict[str, str]) -> None:
-    """environment.properties: Allure shows it as the run's metadata."""
-    alluredir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{k.replace(' ', '_')}={str(v).replace(chr(10), ' ')}" for k, v in properties.items()]
-    (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")
+def measurement_table_html(measurements: list[Measurement]) -> str:
+    """The test's measurements as a self-contained HTML table (name, value, limits, outcome,
+    requirement), for reading in the report without opening the JSON."""
+    colours = {"pass": "#e2efda", "marginal": "#fff2cc", "fail": "#f8cbad"}
+    rows = []
+    for m in measurements:
+        value = "missing" if m.value is None else f"{m.value:.6g}"
+        rows.append(
+            f'<tr style="background:{colours[m.outcome.value]}"><td>{html.escape(m.name)}</td>'
+            f"<td style='text-align:right'>{value}</td><td>{html.escape(m.unit)}</td>"
+            f"<td>{html.escape(m.limit.describe())}</td><td><b>{m.outcome.value.upper()}</b></td>"
+            f"<td title='{html.escape(m.limit.source)}'>{html.escape(m.requirement)}</td>"
+            f"<td>{html.escape(m.note)}</td></tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("measurement", "value", "unit", "limit", "outcome", "requirement", "note"))
+    return ("<html><body style='font-family:sans-serif;font-size:13px'>"
+            "<table class='tipring-measurements' border='1' cellpadding='4' style='border-collapse:collapse'>"
+            f"<tr>{head}</tr>{''.join(rows)}</table></body></html>")

@@ -129,6 +129,23 @@ def test_unreachable_instrument_is_a_one_line_bench_fault(tmp_path):
     assert "Traceback" not in done.stdout and "passed" not in done.stdout.splitlines()[-1]
 
 
+def test_overdue_calibration_is_a_bench_fault_unless_accepted(tmp_path):
+    bench = yaml.safe_load((ROOT / "fixtures" / "sim.yaml").read_text())
+    bench["instruments"]["dmm"]["calibration_due"] = "2026-01-31"
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    done = _pytest("--bench", str(path), "-q", "-k", "on_hook_battery")
+    assert done.returncode == 1
+    assert "bench fault: dmm at sim: calibration overdue since 2026-01-31" in done.stdout
+    results = tmp_path / "results"
+    done = _pytest("--bench", str(path), "-q", "-k", "on_hook_battery", "--accept-overdue-calibration",
+                   f"--alluredir={results}", "--operator", "ana", "--dut-serial", "X42")
+    assert done.returncode == 0, done.stdout[-1500:]
+    env = (results / "environment.properties").read_text()
+    assert "calibration due 2026-01-31 (OVERDUE)" in env
+    assert "operator=ana\n" in env and "s/n X42 fw" in env and "sha256 " in env
+
+
 def test_missing_labjack_library_is_one_line(tmp_path):
     bench = yaml.safe_load(_bench_with(tmp_path).read_text())
     bench["instruments"] = {"daq": bench["instruments"].pop("daq"), **bench["instruments"]}  # opened first
