@@ -9,6 +9,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tipring-installed
 ALLURE := node_modules/.bin/allure
 
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: demo test report clean
 
 $(STAMP): pyproject.toml
@@ -27,7 +29,12 @@ demo: $(STAMP) $(ALLURE)
 	$(VENV)/bin/tipring report allure-results -o allure-report --single-file > .report-path || exit $$?; \
 	echo "Allure report: $$(cat .report-path)"; rm -f .report-path; exit $$status
 
-test: $(STAMP) $(ALLURE)
+# The report tests open the report in a real browser: Debian's chromium, driven by playwright.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is missing: sudo apt-get install chromium (the browser tests will be skipped)"; fi
+
+test: $(STAMP) $(ALLURE) $(CHROMIUM)
 	$(PY) -m pytest tests
 
 clean:

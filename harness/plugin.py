@@ -139,7 +139,6 @@ def overdue_calibrations(bench, today: dt.date) -> list[str]:
 
 def _port_role(request, bench, kind: str, port: str):
     role = bench.fxs(port) if kind == "fxs" else bench.fxo(port)
-    allure.dynamic.parameter("profile", request.getfixturevalue("profile").name)
     t0 = bench.clock.now()
     bench.restore_safe_state()
     bench.clock.sleep(IDLE_SETTLE_S)
@@ -212,9 +211,22 @@ def measure(request, profile) -> Recorder:
         for req in mark.args:
             if req not in profile.requirements:
                 pytest.fail(f"{request.node.nodeid}: requirement {req!r} is not in profile {profile.name!r}", pytrace=False)
-            allure.dynamic.label("requirement", req)
-            allure.dynamic.link(f"#{req}", link_type="requirement", name=f"{req}: {profile.requirements[req].text}")
     return Recorder(log, profile)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Requirement labels and the profile go on the test before any fixture can fail, so even a
+    test that never ran (a bench fault) shows in the traceability matrix."""
+    prof = item.config.stash[_STATE]["profile"]
+    if prof is None:
+        return
+    allure.dynamic.parameter("profile", prof.name)
+    for mark in item.iter_markers("requirement"):
+        for req in mark.args:
+            allure.dynamic.label("requirement", req)
+            if req in prof.requirements:
+                allure.dynamic.link(f"#{req}", link_type="requirement", name=f"{req}: {prof.requirements[req].text}")
 
 
 @pytest.hookimpl(wrapper=True)
