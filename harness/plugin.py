@@ -184,8 +184,8 @@ class Recorder:
         try:
             with allure.step(m.describe()):
                 if m.outcome is Outcome.FAIL:
-                    raise _StepFailed(m.describe())  # marks the step failed; the test goes on
-        except _StepFailed:
+                    raise MeasurementFailed(m.describe())  # marks the step failed; the test goes on
+        except MeasurementFailed:
             pass
         return m
 
@@ -198,7 +198,7 @@ class LimitsFailed(AssertionError):
     """The DUT failed measurements (or the test measured nothing); the message lists them."""
 
 
-class _StepFailed(AssertionError):
+class MeasurementFailed(AssertionError):
     """Raised inside a measurement's Allure step so the step tree shows which one failed."""
 
 
