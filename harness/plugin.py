@@ -49,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fxo: a test of an FXO port (the bench supplies the line)")
     config.addinivalue_line("markers", "requirement(*ids): the profile requirements this test verifies")
     report.collecting = bool(config.getoption("allure_report_dir", None))
-    state = {"bench_path": None, "bench": None, "profile": None, "error": None, "started": time.monotonic()}
+    state = {"bench_path": None, "bench": None, "profile": None, "started": time.monotonic()}
     config.stash[_STATE] = state
     explicit = config.getoption("--bench") or config.getini("tipring_bench")
     path = Path(explicit) if explicit else config.rootpath / DEFAULT_BENCH
@@ -94,7 +94,7 @@ def profile(pytestconfig: pytest.Config):
     """The active limit profile (harness.profile.Profile)."""
     state = pytestconfig.stash[_STATE]
     if state["profile"] is None:
-        raise pytest.UsageError(f"{state['bench_path']}: no bench file (give --bench PATH)")
+        pytest.fail(f"{state['bench_path']}: no bench file (give --bench PATH)", pytrace=False)
     return state["profile"]
 
 
@@ -188,10 +188,6 @@ class Recorder:
         except MeasurementFailed:
             pass
         return m
-
-    @property
-    def measurements(self) -> list[Measurement]:
-        return list(self._log.measurements)
 
 
 class LimitsFailed(AssertionError):
