@@ -100,6 +100,12 @@ class Bench:
             self.simulation.stop()
 
 
+def _channel(config: BenchFile, instrument: str) -> dict:
+    """The generator channel the ring source uses (the bench file allows one per generator)."""
+    channels = {p.ringer.channel for p in config.ports.values() if isinstance(p, FxoPort) and p.ringer.generator == instrument}
+    return {"channel": channels.pop()} if channels else {}
+
+
 def open_bench(config: BenchFile, path: Path) -> Bench:
     """Open every instrument of the bench file (starting the simulation when it asks for one)."""
     if config.simulated:
@@ -111,7 +117,8 @@ def open_bench(config: BenchFile, path: Path) -> Bench:
             if inst.driver == "labjack_t7":
                 instruments[name] = LabJackT7(load_ljm(), identifier=inst.address, name=name, clock=clock)
             else:
-                instruments[name] = SCPI_DRIVERS[inst.driver](inst.address, name, timeout_ms=inst.timeout_ms)
+                instruments[name] = SCPI_DRIVERS[inst.driver](inst.address, name, timeout_ms=inst.timeout_ms,
+                                                              **_channel(config, name))
     except BaseException:
         for opened in instruments.values():
             opened.close()
@@ -135,7 +142,7 @@ def _open_simulated(config: BenchFile, path: Path) -> Bench:
                 instruments[name] = LabJackT7(sim.ljm, identifier=sim.addresses[name], name=name, clock=sim.clock)
             else:
                 instruments[name] = SCPI_DRIVERS[inst.driver](sim.addresses[name], name, timeout_ms=inst.timeout_ms,
-                                                              resource_manager=rm)
+                                                              resource_manager=rm, **_channel(config, name))
     except BaseException:
         for opened in instruments.values():
             opened.close()

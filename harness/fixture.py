@@ -122,7 +122,7 @@ class Battery(_Strict):
     """The bench's battery feed for an FXO port: a supply through feed resistors."""
 
     supply: str
-    channel: int = 1
+    channel: Literal[1] = 1  # the E3634A has one output
     feed_ohm: float = Field(gt=0)
 
 
@@ -130,7 +130,7 @@ class Ringer(_Strict):
     """The bench's ring source: a generator channel through a ring amplifier of the given gain."""
 
     generator: str
-    channel: int = 1
+    channel: Literal[1, 2] = 1
     amplifier_gain: float = Field(gt=0)
 
 
@@ -234,6 +234,16 @@ class Bench(_Strict):
             if isinstance(port, FxoPort):
                 self._require(f"{where}.battery.supply", port.battery.supply, "supply")
                 self._require(f"{where}.ringer.generator", port.ringer.generator, "generator")
+                for field_name, conn in ((f"{where}.battery", f"{port.battery.supply}:{port.battery.channel}"),
+                                         (f"{where}.ringer", f"{port.ringer.generator}:{port.ringer.channel}")):
+                    if conn.upper() in used:
+                        raise ValueError(f"{field_name}: {conn} already drives {used[conn.upper()]}")
+                    used[conn.upper()] = field_name
+                others = {p.ringer.channel for p in self.ports.values()
+                          if isinstance(p, FxoPort) and p.ringer.generator == port.ringer.generator}
+                if len(others) > 1:
+                    raise ValueError(f"{where}.ringer.channel: one generator serves one ring source "
+                                     f"({port.ringer.generator} is used on channels {sorted(others)})")
             # Overrange: the worst the jig is rated for must stay inside each input's range.
             v_in = self.jig.max_line_voltage_v / port.line_voltage.divider
             if v_in > port.line_voltage.range_v:
