@@ -2,11 +2,16 @@
 
     tipring report [RESULTS_DIR ...] [-o OUT] [--single-file] [--name NAME]
         build one Allure HTML report (and OUT/traceability.csv) from one or several runs' results
+    tipring bench check [--bench PATH]
+        open every instrument, print who and where they are, run the bench file's self-tests
+    tipring sim serve [--bench PATH]
+        serve the simulated bench's SCPI instruments on loopback until Ctrl-C
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 import shutil
@@ -18,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import harness
-from harness import traceability
+from harness import bench_check, sim_serve, traceability
 from harness.run_record import RUN_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -188,6 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--single-file", action="store_true", help="one self-contained index.html")
     rep.add_argument("--name", default="tipring compliance report", help="the report's title")
     rep.set_defaults(run=report)
+    bench = sub.add_parser("bench", help="check the bench").add_subparsers(dest="action", required=True)
+    check = bench.add_parser("check", help="open every instrument, print identities and calibration, run self-tests")
+    check.add_argument("--bench", default="fixtures/sim.yaml", metavar="PATH", help="bench file (default: fixtures/sim.yaml)")
+    check.set_defaults(run=lambda a: bench_check.check_bench(Path(a.bench), dt.date.today(), sys.stdout, sys.stderr))
+    sim = sub.add_parser("sim", help="the simulated bench").add_subparsers(dest="action", required=True)
+    serve = sim.add_parser("serve", help="serve the simulated SCPI instruments on loopback until Ctrl-C")
+    serve.add_argument("--bench", default="fixtures/sim.yaml", metavar="PATH", help="bench file (default: fixtures/sim.yaml)")
+    serve.set_defaults(run=lambda a: sim_serve.serve(Path(a.bench), sys.stdout, sys.stderr))
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -181,6 +181,18 @@ class Simulation(_Strict):
     ports: dict[str, dict[str, Any]] = {}
 
 
+class SelfTest(_Strict):
+    """A check `tipring bench check` runs on the jig before any test: proof that it is wired.
+
+    hook_relay_loop_current (FXS ports): close the hook relay and see, on the port's loop_current
+    input, at least min_ma of loop current fed by the DUT; then open it again.
+    """
+
+    port: str
+    check: Literal["hook_relay_loop_current"]
+    min_ma: float = Field(gt=0)
+
+
 class BenchInfo(_Strict):
     name: str
     default_profile: str = "us"
@@ -194,6 +206,7 @@ class Bench(_Strict):
     jig: Jig = Jig()
     dut: Dut = Dut()
     simulation: Simulation | None = None
+    self_tests: list[SelfTest] = []
 
     @property
     def simulated(self) -> bool:
@@ -257,6 +270,10 @@ class Bench(_Strict):
                     f"{where}.loop_current.sense_ohm: {self.jig.max_loop_current_a * 1e3:g} mA peak * "
                     f"{port.loop_current.sense_ohm:g} ohm = {v_sense:.3g} V would overrange the "
                     f"+-{port.loop_current.range_v:g} V input {port.loop_current.input}")
+        for i, test in enumerate(self.self_tests):
+            if not isinstance(self.ports.get(test.port), FxsPort):
+                raise ValueError(f"self_tests[{i}].port: no FXS port {test.port!r} in ports "
+                                 f"({test.check} closes an FXS port's hook relay)")
         if self.simulation is not None:
             from harness.simbench import port_params  # noqa: PLC0415 - the simulator only when asked for
 
