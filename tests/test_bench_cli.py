@@ -87,7 +87,7 @@ def test_hook_relay_self_test_sees_the_loop_current(tmp_path, capsys):
     assert (code, err) == (0, [])
     # The simulated SLIC limits the loop current at 25 mA; 600 ohm + 160 ohm feed on 48 V would draw more.
     assert "fxs1 hook_relay_loop_current: 25.0 mA (at least 15 mA): pass" in out
-    assert "1 self-tests: OK" in out
+    assert "1 self-test: OK" in out
 
 
 def test_hook_relay_self_test_fails_on_a_weak_feed(tmp_path, capsys):
