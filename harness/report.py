@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import allure
 import numpy as np

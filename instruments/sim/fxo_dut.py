@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from instruments.sim.fxs_dut import check_overrides
 from instruments.sim.jig import FxoJig
 from instruments.sim.line import TIME_EPS_S, DaaLoad, FxoLine, FxoLineState
 from instruments.sim.port import TimedPort
@@ -84,7 +83,6 @@ class DaaParams:
 PROVISIONABLE = frozenset({"answer_after_rings", "answer_delay_ms", "ring_validation_ms",
                            "ring_timeout_ms", "ring_detect_vrms"})
 
-_PARAM_NAMES = frozenset(f.name for f in fields(DaaParams))
 
 # Generator functions the line model knows.
 _FUNCTIONS = ("SIN", "DC")
@@ -142,15 +140,14 @@ class FxoPort(TimedPort):
     """
 
     # Order in which timers due at the same instant fire: a burst edge is seen before the timers.
+    _PROVISIONABLE = PROVISIONABLE
     _TIMER_ORDER = ("generator", "validate", "answer", "ring_timeout", "release")
 
     def __init__(self, jig: FxoJig, params: DaaParams, overridden: set[str] | frozenset[str] = frozenset(),
                  *, rng: np.random.Generator | None = None, start_s: float = 0.0,
                  lock: threading.RLock | None = None):
-        super().__init__(f"FXO port {jig.name!r}", start_s, lock)
+        super().__init__(f"FXO port {jig.name!r}", start_s, lock, params, overridden)
         self.jig = jig
-        self.params = params
-        self.overridden = check_overrides(self._label, overridden, _PARAM_NAMES)
         self._next_burst_start: float | None = None  # what the pending "generator" edge brings
         self._rings = 0
         self._ring_valid = False
@@ -170,16 +167,6 @@ class FxoPort(TimedPort):
         with self._lock:
             return self.line.state.daa_off_hook
 
-    def provision(self, **settings) -> dict[str, object]:
-        """Set firmware settings (see PROVISIONABLE) except those the fixture overrode."""
-        unknown = sorted(set(settings) - PROVISIONABLE)
-        if unknown:
-            raise ValueError(f"{self._label}: cannot provision {unknown[0]!r} "
-                             f"(provisionable: {', '.join(sorted(PROVISIONABLE))})")
-        applied = {name: value for name, value in settings.items() if name not in self.overridden}
-        with self._lock:
-            self.params = replace(self.params, **applied)
-        return applied
 
     def seize(self) -> None:
         """Go off-hook now (an outgoing call)."""

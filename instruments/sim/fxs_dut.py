@@ -30,7 +30,7 @@ keeps equal to the bench clock's now.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -98,15 +98,6 @@ class SlicParams:
 PROVISIONABLE = frozenset({"ring_freq_hz", "ring_cadence_ms", "ring_vrms", "ring_dc_offset_v",
                            "dial_tone_freqs_hz", "dial_tone_level_dbm"})
 
-_PARAM_NAMES = frozenset(f.name for f in fields(SlicParams))
-
-
-def check_overrides(kind: str, names: set[str] | frozenset[str], known: frozenset[str]) -> frozenset[str]:
-    """The overridden parameter names, or a one-line error naming an unknown one."""
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise ValueError(f"{kind}: unknown overridden parameter {unknown[0]!r}")
-    return frozenset(names)
 
 
 class SlicState(str, Enum):
@@ -128,15 +119,14 @@ class FxsPort(TimedPort):
     """
 
     # Order in which timers due at the same instant fire: a ring trip wins over a cadence edge.
+    _PROVISIONABLE = PROVISIONABLE  # provisioned settings take effect at the next ringing or dial tone
     _TIMER_ORDER = ("debounce", "qualify", "ring_trip", "cadence", "dial_tone")
 
     def __init__(self, jig: FxsJig, params: SlicParams, overridden: set[str] | frozenset[str] = frozenset(),
                  *, rng: np.random.Generator | None = None, start_s: float = 0.0,
                  lock: threading.RLock | None = None):
-        super().__init__(f"FXS port {jig.name!r}", start_s, lock)
+        super().__init__(f"FXS port {jig.name!r}", start_s, lock, params, overridden)
         self.jig = jig
-        self.params = params
-        self.overridden = check_overrides(self._label, overridden, _PARAM_NAMES)
         self._state = SlicState.IDLE
         self._raw_off_hook = False  # comparator output
         self._debounced_off_hook = False
@@ -162,19 +152,6 @@ class FxsPort(TimedPort):
         with self._lock:
             return self._off_hook
 
-    def provision(self, **settings) -> dict[str, object]:
-        """Set region settings (see PROVISIONABLE) except those the fixture overrode.
-
-        Returns the settings applied. They take effect at the next ringing session or dial tone.
-        """
-        unknown = sorted(set(settings) - PROVISIONABLE)
-        if unknown:
-            raise ValueError(f"{self._label}: cannot provision {unknown[0]!r} "
-                             f"(provisionable: {', '.join(sorted(PROVISIONABLE))})")
-        applied = {name: value for name, value in settings.items() if name not in self.overridden}
-        with self._lock:
-            self.params = replace(self.params, **applied)
-        return applied
 
     def ring(self) -> None:
         """Start cadenced ringing now (an incoming call). Ignored while the DUT believes off-hook."""

@@ -7,8 +7,12 @@ port's time set to each timer's due time while it fires, so that what the timer 
 that instant; afterwards the port's time is t_s. DUT-control calls act at the port's time, which
 the SimModel keeps equal to the bench clock's now.
 
+It also holds the port's parameters (a frozen dataclass), the names the fixture overrode on
+purpose (a defective DUT), and provision(), which sets the provisionable ones except those.
+
 A subclass provides:
     _TIMER_ORDER   every timer name it uses, in the order timers due at the same instant fire
+    _PROVISIONABLE the parameter names its DUT accepts from provisioning
     _fire(timer)   what a due timer does (it may set or cancel entries of self._timers)
     line           its FxsLine or FxoLine, which render() reads; built after TimedPort.__init__,
                    as the line starts at the port's time
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -34,10 +39,17 @@ class TimedPort(ABC):
     """
 
     _TIMER_ORDER: tuple[str, ...]
+    _PROVISIONABLE: frozenset[str]
     line: FxsLine | FxoLine
 
-    def __init__(self, label: str, start_s: float, lock: threading.RLock | None):
+    def __init__(self, label: str, start_s: float, lock: threading.RLock | None, params,
+                 overridden: set[str] | frozenset[str]):
         self._label = label
+        unknown = sorted(set(overridden) - {f.name for f in fields(params)})
+        if unknown:
+            raise ValueError(f"{label}: unknown overridden parameter {unknown[0]!r}")
+        self.params = params
+        self.overridden = frozenset(overridden)
         self._lock = lock or threading.RLock()
         self._t = float(start_s)
         self._timers: dict[str, float] = {}  # timer name -> bench time it is due
@@ -48,6 +60,17 @@ class TimedPort(ABC):
         docstring lists its events)."""
         with self._lock:
             return [event for event in self._events if event[0] >= since_s]
+
+    def provision(self, **settings) -> dict[str, object]:
+        """Set provisionable settings except those the fixture overrode; returns those applied."""
+        unknown = sorted(set(settings) - self._PROVISIONABLE)
+        if unknown:
+            raise ValueError(f"{self._label}: cannot provision {unknown[0]!r} "
+                             f"(provisionable: {', '.join(sorted(self._PROVISIONABLE))})")
+        applied = {name: value for name, value in settings.items() if name not in self.overridden}
+        with self._lock:
+            self.params = replace(self.params, **applied)
+        return applied
 
     def render(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(v_tr volts, i_loop amperes) at bench times t, none of them after now."""
