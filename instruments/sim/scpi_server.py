@@ -19,6 +19,9 @@ connection. pyvisa-py reaches it at `server.address`, "TCPIP::127.0.0.1::<port>:
   An unknown header queues -113 and sends nothing back, so a query for it times out as it does
   on a real instrument. A command error (-1xx) drops the rest of the message; others do not.
 - Numeric parameters take SCPI numbers without units ("20", "2.5E+01", ".5") and MIN, MAX, DEF.
+- IEEE 488.2 definite-length blocks ("#3123" then 123 bytes of any value, newlines included)
+  pass through both ways: bytes travel as latin-1 characters (one per byte), `parse_block` turns a
+  parameter back into bytes and `definite_length_block` makes a reply of bytes.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ ERROR_MESSAGES = {
     -109: "Missing parameter",
     -113: "Undefined header",
     -114: "Header suffix out of range",
+    -160: "Block data error",
+    -161: "Invalid block data",
     -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
@@ -127,21 +132,79 @@ def format_reading(value: float) -> str:
     return f"{value:+.8E}"
 
 
+def block_end(text: str, start: int) -> int | None:
+    """If a definite-length block ("#<d><d digits of length><bytes>") starts at text[start], the
+    index just after it (len(text) + 1 when it is not all there yet); else None."""
+    if text[start:start + 1] != "#" or not "1" <= text[start + 1:start + 2] <= "9":
+        return None
+    digits = int(text[start + 1])
+    length_text = text[start + 2:start + 2 + digits]
+    if len(length_text) < digits:
+        return len(text) + 1
+    if not length_text.isdigit():
+        return None
+    end = start + 2 + digits + int(length_text)
+    return end if end <= len(text) else len(text) + 1
+
+
 def split_outside_quotes(text: str, separator: str) -> list[str]:
-    """Split on `separator` except inside "..." or '...' strings."""
-    pieces, current, quote = [], [], None
-    for char in text:
+    """Split on `separator` except inside "..." or '...' strings and binary blocks."""
+    pieces, start, quote, i = [], 0, None, 0
+    while i < len(text):
+        char = text[i]
         if quote:
             quote = None if char == quote else quote
         elif char in "\"'":
             quote = char
-        elif char == separator:
-            pieces.append("".join(current))
-            current = []
+        elif char == "#" and (end := block_end(text, i)) is not None:
+            i = end
             continue
-        current.append(char)
-    pieces.append("".join(current))
+        elif char == separator:
+            pieces.append(text[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(text[start:])
     return pieces
+
+
+def split_program_messages(received: str) -> tuple[list[str], str]:
+    """Complete newline-terminated program messages in `received`, and the incomplete rest.
+
+    A newline inside a binary block is data, not a terminator."""
+    messages, start, i = [], 0, 0
+    while i < len(received):
+        if received[i] == "#" and (end := block_end(received, i)) is not None:
+            if end > len(received):
+                break
+            i = end
+            continue
+        if received[i] == "\n":
+            messages.append(received[start:i].removesuffix("\r"))
+            start = i + 1
+        i += 1
+    return messages, received[start:]
+
+
+def _strip_parameter(text: str) -> str:
+    """Whitespace off a parameter, but not off the data of a block (which may end in a space)."""
+    text = text.lstrip()
+    end = block_end(text, 0)
+    return text[:end] if end is not None and end <= len(text) else text.rstrip()
+
+
+def parse_block(text: str) -> bytes:
+    """The bytes of a definite-length block parameter; -161 when it is not one."""
+    end = block_end(text, 0)
+    if end is None or end != len(text):
+        raise ScpiError(-161, "expected a definite-length block")
+    digits = int(text[1])
+    return text[2 + digits:].encode("latin-1")
+
+
+def definite_length_block(data: bytes) -> str:
+    """A reply carrying `data` as a definite-length block, e.g. b"abc" -> "#13abc"."""
+    length = str(len(data))
+    return f"#{len(length)}{length}" + data.decode("latin-1")
 
 
 @dataclass
@@ -194,6 +257,7 @@ class _Node:
 
 _PATTERN_NODE = re.compile(r"(?P<open>\[)?:?(?P<name>\*?[A-Za-z][A-Za-z0-9]*)(?P<numbered>#)?:?"
                            r"(?(open)\])")
+_HEADER_AND_ARGUMENTS = re.compile(r"(\S+)[ \t]*(.*)", re.DOTALL)
 _HEADER_PART = re.compile(r"(\*?[A-Z]+)(\d*)")
 
 
@@ -285,8 +349,8 @@ class ScpiDevice:
         path: list[str] = []
         with self._lock:
             for command in split_outside_quotes(message, ";"):
-                command = command.strip()
-                if not command:
+                command = command.lstrip()  # the right side may be the data of a block
+                if not command.strip():
                     continue
                 try:
                     reply, path = self._execute(command, path)
@@ -304,8 +368,7 @@ class ScpiDevice:
 
     def _execute(self, command: str, path: list[str]) -> tuple[str | None, list[str]]:
         """Run one command; its reply and the path the next command continues from."""
-        header, _, argument_text = command.replace("\t", " ").partition(" ")
-        argument_text = argument_text.strip()
+        header, argument_text = _HEADER_AND_ARGUMENTS.fullmatch(command).groups()
         is_query = header.endswith("?")
         name = header[:-1] if is_query else header
         if name.startswith("*"):
@@ -321,7 +384,7 @@ class ScpiDevice:
                 break
         else:
             raise ScpiError(-113)
-        params = [p.strip() for p in split_outside_quotes(argument_text, ",")] if argument_text else []
+        params = [_strip_parameter(p) for p in split_outside_quotes(argument_text, ",")] if argument_text.strip() else []
         reply = handler(Call(suffixes, params))
         return reply, (path if name.startswith("*") else candidate.split(":")[:-1])
 
@@ -370,19 +433,19 @@ class _Connection(socketserver.BaseRequestHandler):
         self.server.track(self.request)
 
     def handle(self) -> None:
-        pending = b""
+        pending = ""
         try:
             while True:
                 self._acknowledge_at_once()
-                chunk = self.request.recv(4096)
+                chunk = self.request.recv(65536)
                 if not chunk:
                     return
-                *lines, pending = (pending + chunk).split(b"\n")
-                for raw in lines:
-                    line = raw.decode("ascii", errors="replace").strip()
-                    reply = self.server.device.handle(line) if line else None
+                # latin-1 maps each byte to one character, so binary blocks survive as text.
+                lines, pending = split_program_messages(pending + chunk.decode("latin-1"))
+                for line in lines:
+                    reply = self.server.device.handle(line) if line.strip() else None
                     if reply is not None:
-                        self.request.sendall(reply.encode("ascii") + b"\n")
+                        self.request.sendall(reply.encode("latin-1") + b"\n")
         except OSError:
             pass  # the client went away or the server is stopping
 
