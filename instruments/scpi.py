@@ -111,6 +111,9 @@ class ScpiInstrument:
     def write(self, command: str) -> None:
         """Send a command, then raise BenchFault if the instrument queued an error for it."""
         self._send(command)
+        self._check_error_queue(command)
+
+    def _check_error_queue(self, command: str) -> None:
         try:
             errors = self._read_error_queue()
         except (pyvisa.errors.Error, OSError) as err:
@@ -139,6 +142,24 @@ class ScpiInstrument:
         except ValueError as err:
             raise BenchFault(self.name, self.address, command,
                              f"reply {reply!r} is not a number") from err
+
+    def write_block(self, command: str, data: bytes) -> None:
+        """Send `command` followed by `data` as a definite-length block ("DATA:ARB:DAC w,#3...")
+        then check the error queue, as `write` does."""
+        try:
+            self._resource.write_binary_values(command, data, datatype="B")
+        except (pyvisa.errors.Error, OSError) as err:
+            raise BenchFault(self.name, self.address, command, self._reason(err)) from err
+        self._check_error_queue(command)
+
+    def query_block(self, command: str) -> bytes:
+        """Send a query whose reply is one definite-length block (":WAV:DATA?"); its bytes."""
+        try:
+            return bytes(self._resource.query_binary_values(command, datatype="B", container=bytes))
+        except (pyvisa.errors.Error, OSError) as err:
+            raise BenchFault(self.name, self.address, command, self._reason(err)) from err
+        except ValueError as err:  # pyvisa's block parser: a malformed header or short data
+            raise BenchFault(self.name, self.address, command, f"malformed block reply: {err}") from err
 
     def close(self) -> None:
         try:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 import pyvisa
+from scpi_replay import NO_ERROR, BlockWrite, ReplayResource
 
+from instruments.errors import BenchFault
+from instruments.scpi import ScpiInstrument
 from instruments.sim.scpi_server import (ScpiDevice, ScpiError, ScpiServer, definite_length_block,
                                          parse_block, split_program_messages)
 
@@ -64,3 +67,25 @@ def test_blocks_travel_both_ways_over_pyvisa():
         finally:
             session.close()
     assert back == AWKWARD
+
+
+def test_driver_block_write_checks_the_error_queue_and_block_query_returns_bytes():
+    resource = ReplayResource([
+        ("*IDN?", "Tipring,BLOCK1,0001,1.0"), ("*CLS", None),
+        ("DATA:ARB wave,", BlockWrite(AWKWARD)), NO_ERROR,
+        ("DATA:ARB? wave", AWKWARD),
+        ("DATA:ARB bad,", BlockWrite(b"x")), ("SYST:ERR?", '-161,"Invalid block data"'), NO_ERROR,
+    ])
+    store = ScpiInstrument("TCPIP::192.0.2.10::5025::SOCKET", "store", resource=resource)
+    store.write_block("DATA:ARB wave,", AWKWARD)
+    assert store.query_block("DATA:ARB? wave") == AWKWARD
+    with pytest.raises(BenchFault, match=r"store at .* 'DATA:ARB bad,': instrument error -161"):
+        store.write_block("DATA:ARB bad,", b"x")
+    resource.assert_done()
+
+
+def test_driver_blocks_against_the_simulated_server():
+    with ScpiServer(BlockStore()) as server:
+        with ScpiInstrument(server.address, "store") as store:
+            store.write_block("DATA:ARB wave,", AWKWARD)
+            assert store.query_block("DATA:ARB? wave") == AWKWARD

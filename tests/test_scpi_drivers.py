@@ -20,6 +20,7 @@ from instruments.sim.scpi_instruments import SimDmm34461a, SimGenerator33500b, S
 from instruments.sim.scpi_server import (Call, ScpiDevice, ScpiError, ScpiServer, compile_pattern,
                                          format_reading, parse_choice, parse_number)
 from instruments.sim.terminals import SimWiring, SourceSetting, SupplySetting
+from scpi_replay import NO_ERROR, ReplayResource
 
 # =============================================================================================
 # 1. The parser every simulated instrument shares
@@ -200,42 +201,6 @@ def test_a_pattern_that_is_not_scpi_notation_is_refused():
 # 2. The drivers' command traffic, replayed against the programming guides
 
 
-class ReplayResource:
-    """Stands in for a pyvisa resource that expects exactly `exchanges`, in order.
-
-    An exchange is (command, reply): reply None for a write, the reply line for a query.
-    """
-
-    def __init__(self, exchanges):
-        self.exchanges = list(exchanges)
-        self.done = 0
-        self.closed = False
-        self.read_termination = self.write_termination = None
-        self.timeout = None
-
-    def _next(self, command, kind):
-        assert self.done < len(self.exchanges), f"unexpected {kind} {command!r} after the script ended"
-        expected, reply = self.exchanges[self.done]
-        expected_kind = "write" if reply is None else "query"
-        assert (kind, command) == (expected_kind, expected), \
-            f"exchange {self.done}: expected {expected_kind} {expected!r}, got {kind} {command!r}"
-        self.done += 1
-        return reply
-
-    def write(self, command):
-        self._next(command, "write")
-
-    def query(self, command):
-        return self._next(command, "query")
-
-    def close(self):
-        self.closed = True
-
-    def assert_done(self):
-        assert self.done == len(self.exchanges), f"never sent: {self.exchanges[self.done:]}"
-
-
-NO_ERROR = ("SYST:ERR?", '+0,"No error"')
 DMM_IDN = "Keysight Technologies,34461A,MY53220001,A.02.14-02.40-02.14-00.49-01-01"
 GEN_IDN = "Keysight Technologies,33522B,MY52300001,4.00-1.19-2.00-58-00"
 PSU_IDN = "Agilent Technologies,E3634A,0,2.4-6.1-2.1"

@@ -62,6 +62,9 @@ class SimWiring:
     relay_coils: LabJack digital line ("FIO0") -> called with True when the line drives its relay.
     dmm_inputs: DMM name -> probe in volts across its HI/LO terminals.
     dmm_current_inputs: DMM name -> probe in amperes through its current terminals.
+    scope_inputs: "scope:1" (instrument name : channel) -> probe in volts at the scope's input
+        connector, i.e. after the jig's probe attenuation (the scope's own probe-factor setting
+        only rescales what it reports, as on a real scope).
     generator_outputs: "gen:1" (instrument name : channel) -> called on every change of setting.
     supply_outputs: "psu:1" -> the load the supply channel drives.
     """
@@ -70,6 +73,7 @@ class SimWiring:
     relay_coils: dict[str, Callable[[bool], None]] = field(default_factory=dict)
     dmm_inputs: dict[str, Probe] = field(default_factory=dict)
     dmm_current_inputs: dict[str, Probe] = field(default_factory=dict)
+    scope_inputs: dict[str, Probe] = field(default_factory=dict)
     generator_outputs: dict[str, Callable[[SourceSetting], None]] = field(default_factory=dict)
     supply_outputs: dict[str, SupplyLoad] = field(default_factory=dict)
 
