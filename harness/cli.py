@@ -6,6 +6,8 @@
         open every instrument, print who and where they are, run the bench file's self-tests
     tipring sim serve [--bench PATH]
         serve the simulated bench's SCPI instruments on loopback until Ctrl-C
+    tipring analyze {levels,tones,ringing,cadence,dtmf,callerid} FILE [options]
+        analyse a WAV or CSV recording; one JSON object per finding
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import uuid
 from pathlib import Path
 
 import harness
-from harness import bench_check, sim_serve, traceability
+from harness import analyze, bench_check, sim_serve, traceability
 from harness.run_record import RUN_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -201,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = sim.add_parser("serve", help="serve the simulated SCPI instruments on loopback until Ctrl-C")
     serve.add_argument("--bench", default="fixtures/sim.yaml", metavar="PATH", help="bench file (default: fixtures/sim.yaml)")
     serve.set_defaults(run=lambda a: sim_serve.serve(Path(a.bench), sys.stdout, sys.stderr))
+    analyze.add_parser(sub)
     args = parser.parse_args(argv)
     return args.run(args)
 
