@@ -74,6 +74,39 @@ class Digitizer(Instrument, Protocol):
         """One command-response reading of an input, scaled to the line."""
 
 
+class Oscilloscope(Instrument, Protocol):
+    """A scope (instruments/scope.py): channels 1..n, volts at the probe tip, times in seconds.
+
+    capture() stands in for Digitizer.capture (inputs with ain "CHAN1"); the rest is the scope's
+    own single-shot: set up, arm, wait for the trigger, read the record.
+    """
+
+    def capture(self, inputs: Sequence[AnalogInput], duration_s: float,
+                sample_rate_hz: float) -> dict[str, Waveform]:
+        """Sample all inputs together for duration_s; one Waveform per input name (bench time)."""
+
+    def setup_channel(self, channel: int, volts_per_div: float, *, centre_v: float = 0.0,
+                      coupling: str = "DC", probe: float = 1.0, bandwidth_limit: bool = False) -> None:
+        """Switch a channel on; centre_v is the volts on the screen's centre line."""
+
+    def set_channel_display(self, channel: int, on: bool) -> None: ...
+
+    def set_timebase(self, seconds_per_div: float, delay_s: float = 0.0) -> None:
+        """s/div, and the delay from the trigger to the screen centre (> 0 shows later times)."""
+
+    def set_edge_trigger(self, channel: int, level_v: float, slope: str = "POS", sweep: str = "NORM") -> None: ...
+
+    def arm_single(self) -> None: ...
+
+    def force_trigger(self) -> None: ...
+
+    def wait_for_acquisition(self, timeout_s: float) -> None:
+        """Until the record is complete; BenchFault naming the trigger if it never comes."""
+
+    def read_waveform(self, channel: int, *, raw: bool = True, word: bool = False) -> Waveform:
+        """The last record of a channel; start_s is seconds from the trigger."""
+
+
 class RelayBank(Instrument, Protocol):
     def set_relay(self, line: str, closed: bool) -> None:
         """Drive the relay on digital line `line` ("FIO0")."""
