@@ -21,7 +21,12 @@ DRIVERS: dict[str, str] = {
     "keysight_33500b": "generator",
     "keysight_e3634a": "supply",
     "labjack_t7": "daq",
+    "rigol_ds1000z": "scope",
+    "keysight_infiniivision": "scope",
 }
+# The most either scope family shows on screen at its largest V/div (10 V/div x 8 divisions),
+# in volts at the input connector: beyond it a capture clips whatever the settings.
+SCOPE_SCREEN_PEAK_V = 40.0
 T7_RANGES_V = (10.0, 1.0, 0.1, 0.01)
 
 
@@ -97,6 +102,29 @@ class CurrentSense(Channel):
     sense_ohm: float = Field(gt=0)
 
 
+class ScopeProbe(_Strict):
+    """An oscilloscope channel across tip-ring through a passive probe: `input` is "scope:1"."""
+
+    input: str
+    probe_attenuation: float = Field(default=100.0, gt=0)  # line volts per volt at the connector
+
+    @field_validator("input")
+    @classmethod
+    def _instrument_and_channel(cls, v: str) -> str:
+        inst, _, channel = v.partition(":")
+        if not inst or channel not in ("1", "2", "3", "4"):
+            raise ValueError(f"{v!r} is not of the form instrument:channel (e.g. scope:1, channels 1-4)")
+        return v
+
+    @property
+    def instrument(self) -> str:
+        return self.input.partition(":")[0]
+
+    @property
+    def channel(self) -> int:
+        return int(self.input.partition(":")[2])
+
+
 class LongLoop(_Strict):
     """A resistor the jig can put in series with the off-hook load, standing for a long line."""
 
@@ -116,6 +144,7 @@ class FxsPort(_Strict):
     line_voltage: VoltageTap
     loop_current: CurrentSense
     voltmeter: str | None = None  # DMM across tip-ring
+    scope: ScopeProbe | None = None  # oscilloscope channel across tip-ring
 
 
 class Battery(_Strict):
@@ -143,6 +172,7 @@ class FxoPort(_Strict):
     line_voltage: VoltageTap
     loop_current: CurrentSense
     voltmeter: str | None = None
+    scope: ScopeProbe | None = None
     answer_after_rings: int = Field(default=2, ge=1)  # how the DUT is provisioned
 
 
@@ -173,12 +203,41 @@ class Dut(_Strict):
     control: Literal["sim"] | CommandControl = "sim"
 
 
+SCPI_FAULTS = ("stall", "drop_connection", "queue_error")
+# The fields each kind of fault takes besides instrument and fault.
+FAULT_FIELDS = {"stall": ("after", "on", "repeat"), "drop_connection": ("after", "on", "repeat"),
+                "queue_error": ("after", "error", "on", "repeat"), "stream_overflow": ("after_s",)}
+
+
+class Fault(_Strict):
+    """A simulated instrument told to misbehave, to prove the harness reports it as a bench fault.
+
+    SCPI instruments (fire on the command `on`, a header as sent: "READ?", "OUTP", "SOUR1:VOLT"):
+      stall            that query never answers (the driver times out)
+      drop_connection  the instrument resets the connection as the command arrives
+      queue_error      the command is refused with SCPI error `error` queued (default -300)
+    `after` matching commands pass first; the fault fires once, or on every later match with
+    `repeat: true`.
+    LabJack T7: stream_overflow, the next stream (the first once the bench is open) overflows
+    the T7's buffer `after_s` bench seconds after its first scan; the lost scans read as dummies.
+    """
+
+    instrument: str
+    fault: Literal["stall", "drop_connection", "queue_error", "stream_overflow"]
+    on: str | None = None
+    after: int = Field(default=0, ge=0)
+    repeat: bool = False
+    error: int = -300  # Device-specific error
+    after_s: float = Field(default=0.0, ge=0)
+
+
 class Simulation(_Strict):
-    """Present only on a simulated bench: seed, and DUT model parameters per port (a defective
-    DUT is a DUT whose parameters are out of spec)."""
+    """Present only on a simulated bench: seed, DUT model parameters per port (a defective DUT is
+    a DUT whose parameters are out of spec), and instrument faults to inject."""
 
     seed: int = 1
     ports: dict[str, dict[str, Any]] = {}
+    faults: list[Fault] = []
 
 
 class SelfTest(_Strict):
@@ -186,11 +245,15 @@ class SelfTest(_Strict):
 
     hook_relay_loop_current (FXS ports): close the hook relay and see, on the port's loop_current
     input, at least min_ma of loop current fed by the DUT; then open it again.
+    line_voltage_agreement: read the idle line's DC voltage with every instrument that sees it
+    (the LabJack through its divider, the voltmeter, the scope through its probe) and require
+    each to lie within max_difference_v of the voltmeter (of the LabJack when there is none).
     """
 
     port: str
-    check: Literal["hook_relay_loop_current"]
-    min_ma: float = Field(gt=0)
+    check: Literal["hook_relay_loop_current", "line_voltage_agreement"]
+    min_ma: float | None = Field(default=None, gt=0)
+    max_difference_v: float | None = Field(default=None, gt=0)
 
 
 class BenchInfo(_Strict):
@@ -244,6 +307,18 @@ class Bench(_Strict):
                 used[key] = field_name
             if port.voltmeter is not None:
                 self._require(f"{where}.voltmeter", port.voltmeter, "voltmeter")
+            if port.scope is not None:
+                self._require(f"{where}.scope.input", port.scope.instrument, "scope")
+                key = port.scope.input.upper()
+                if key in used:
+                    raise ValueError(f"{where}.scope.input: {port.scope.input} is already wired to {used[key]}")
+                used[key] = f"{where}.scope.input"
+                v_scope = self.jig.max_line_voltage_v / port.scope.probe_attenuation
+                if v_scope > SCOPE_SCREEN_PEAK_V:
+                    raise ValueError(
+                        f"{where}.scope.probe_attenuation: {self.jig.max_line_voltage_v:g} V peak on the line / "
+                        f"{port.scope.probe_attenuation:g} = {v_scope:.3g} V at the scope would clip at any "
+                        f"V/div (the screen holds +-{SCOPE_SCREEN_PEAK_V:g} V); use a x100 probe")
             if isinstance(port, FxoPort):
                 self._require(f"{where}.battery.supply", port.battery.supply, "supply")
                 self._require(f"{where}.ringer.generator", port.ringer.generator, "generator")
@@ -271,17 +346,57 @@ class Bench(_Strict):
                     f"{port.loop_current.sense_ohm:g} ohm = {v_sense:.3g} V would overrange the "
                     f"+-{port.loop_current.range_v:g} V input {port.loop_current.input}")
         for i, test in enumerate(self.self_tests):
-            if not isinstance(self.ports.get(test.port), FxsPort):
-                raise ValueError(f"self_tests[{i}].port: no FXS port {test.port!r} in ports "
-                                 f"({test.check} closes an FXS port's hook relay)")
+            self._check_self_test(f"self_tests[{i}]", test)
         if self.simulation is not None:
-            from harness.simbench import port_params  # noqa: PLC0415 - the simulator only when asked for
+            from harness.simbench import port_params, scpi_fault  # noqa: PLC0415 - the simulator only when asked for
 
             for pname, overrides in self.simulation.ports.items():
                 if pname not in self.ports:
                     raise ValueError(f"simulation.ports.{pname}: no port {pname!r} in ports")
                 port_params(pname, self.ports[pname], overrides)  # a defect must name real parameters
+            for i, fault in enumerate(self.simulation.faults):
+                where = f"simulation.faults[{i}]"
+                self._check_fault(where, fault)
+                if fault.fault in SCPI_FAULTS:
+                    scpi_fault(where, fault, self.instruments[fault.instrument].driver)  # `on` must be a real command
         return self
+
+    def _check_self_test(self, where: str, test: SelfTest) -> None:
+        """The self-test's port exists and has what the check needs; it has the field it uses."""
+        port = self.ports.get(test.port)
+        needs = {"hook_relay_loop_current": "min_ma", "line_voltage_agreement": "max_difference_v"}[test.check]
+        if test.check == "hook_relay_loop_current" and not isinstance(port, FxsPort):
+            raise ValueError(f"{where}.port: no FXS port {test.port!r} in ports "
+                             f"({test.check} closes an FXS port's hook relay)")
+        if port is None:
+            raise ValueError(f"{where}.port: no port {test.port!r} in ports")
+        if test.check == "line_voltage_agreement" and port.voltmeter is None and port.scope is None:
+            raise ValueError(f"{where}.check: port {test.port!r} has neither a voltmeter nor a scope "
+                             f"to compare its line_voltage input with")
+        if getattr(test, needs) is None:
+            raise ValueError(f"{where}.{needs}: missing ({test.check} needs it)")
+        other = ({"min_ma", "max_difference_v"} - {needs}) & test.model_fields_set
+        if other:
+            raise ValueError(f"{where}.{other.pop()}: not used by {test.check} (it takes {needs})")
+
+    def _check_fault(self, where: str, fault: Fault) -> None:
+        """The fault suits its instrument, and only the fields of its kind are given."""
+        inst = self.instruments.get(fault.instrument)
+        if inst is None:
+            raise ValueError(f"{where}.instrument: no instrument {fault.instrument!r} in instruments")
+        is_t7 = inst.driver == "labjack_t7"
+        if fault.fault == "stream_overflow" and not is_t7:
+            raise ValueError(f"{where}.fault: stream_overflow is a LabJack T7 fault; "
+                             f"{fault.instrument!r} is a {inst.driver}")
+        if fault.fault in SCPI_FAULTS and is_t7:
+            raise ValueError(f"{where}.fault: {fault.fault} is a fault of an SCPI instrument; "
+                             f"{fault.instrument!r} is a labjack_t7 (its fault is stream_overflow)")
+        if fault.fault in SCPI_FAULTS and fault.on is None:
+            raise ValueError(f"{where}.on: missing (the command {fault.fault} fires on, e.g. READ?)")
+        takes = FAULT_FIELDS[fault.fault]
+        unused = sorted(fault.model_fields_set - {"instrument", "fault"} - set(takes))
+        if unused:
+            raise ValueError(f"{where}.{unused[0]}: not used by {fault.fault} (it takes {', '.join(takes)})")
 
     def _require(self, where: str, name: str, role: str) -> None:
         inst = self.instruments.get(name)

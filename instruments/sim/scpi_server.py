@@ -22,6 +22,9 @@ connection. pyvisa-py reaches it at `server.address`, "TCPIP::127.0.0.1::<port>:
 - IEEE 488.2 definite-length blocks ("#3123" then 123 bytes of any value, newlines included)
   pass through both ways: bytes travel as latin-1 characters (one per byte), `parse_block` turns a
   parameter back into bytes and `definite_length_block` makes a reply of bytes.
+- Injected faults (`ScpiDevice.inject(ScpiFault(...))`), so tests can prove the harness reports a
+  misbehaving instrument as a bench fault: a query that never answers, a connection the
+  instrument resets, an error queued for a command.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import math
 import re
 import socket
 import socketserver
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -241,6 +245,82 @@ Handler = Callable[[Call], "str | None"]
 
 
 # ---------------------------------------------------------------------------------------------
+# Injected faults
+
+FAULT_KINDS = ("stall", "drop_connection", "queue_error")
+
+# Marks an injected error in the queue, so a report shows it was not the instrument's own.
+INJECTED = "injected fault"
+
+
+@dataclass(frozen=True)
+class ScpiFault:
+    """A misbehaviour to inject into a simulated instrument.
+
+    kind: "stall": a query that never answers (neither it nor the rest of its program message is
+        executed, and nothing of that message's replies is sent; later messages are answered). "drop_connection": the instrument resets the
+        client's connection as the command arrives, without executing it (it accepts new ones).
+        "queue_error": the command is refused with `error` queued, as for a bad command.
+    on: the header it fires on, as a client would send it ("READ?", "outp", "SOURce1:VOLTage");
+        it matches every header the instrument takes for that command: short or long form, any
+        case, optional nodes left out, the same numeric suffixes ("OUTP" is OUTP1, not OUTP2).
+    after: how many matching commands pass unharmed first.
+    repeat: fire on every matching command after those, not only once.
+    error: the SCPI error number queue_error queues (one of ERROR_MESSAGES).
+    """
+
+    kind: str
+    on: str
+    after: int = 0
+    repeat: bool = False
+    error: int = -300
+
+    def __post_init__(self) -> None:
+        if not self.on.strip():
+            raise ValueError("on: no header given for the fault to fire on")
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"kind: unknown fault {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if self.after < 0:
+            raise ValueError(f"after: must be >= 0, got {self.after}")
+        if self.error not in ERROR_MESSAGES:
+            raise ValueError(f"error: {self.error} is not an error the simulators queue; use one of "
+                             f"{', '.join(str(code) for code in ERROR_MESSAGES)}")
+        if self.kind == "stall" and not self.on.strip().endswith("?"):
+            raise ValueError(f"on: a stall needs a query (a header ending in '?'); {self.on!r} has no reply to withhold")
+
+
+class ConnectionFault(Exception):
+    """Raised out of ScpiDevice.handle by an injected fault: the connection must misbehave."""
+
+
+class InstrumentStalled(ConnectionFault):
+    """No reply to this program message, ever."""
+
+
+class ConnectionDropped(ConnectionFault):
+    """Reset the client's connection."""
+
+
+@dataclass
+class _ArmedFault:
+    fault: ScpiFault
+    entry: int  # index of the command in the device's table
+    suffixes: list[int]
+    seen: int = 0
+    fired: bool = False
+
+    def fires(self, entry: int, suffixes: list[int]) -> bool:
+        """Count a received command; True if the fault strikes it."""
+        if (entry, suffixes) != (self.entry, self.suffixes):
+            return False
+        self.seen += 1
+        if self.seen <= self.fault.after or (self.fired and not self.fault.repeat):
+            return False
+        self.fired = True
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
 # Headers
 
 
@@ -314,13 +394,15 @@ class ScpiDevice:
 
     A subclass registers its commands with `command(pattern, handler)` and overrides `reset()`
     (what *RST does). A handler gets a `Call`, raises ScpiError to queue an error, and returns the
-    reply of a query (None for a command).
+    reply of a query (None for a command). `inject` arms a fault; `handle` then raises
+    InstrumentStalled or ConnectionDropped for the connection to act on.
     """
 
     def __init__(self, identity: str):
         self.identity = identity
         self._table: list[tuple[tuple[_Node, ...], bool, Handler]] = []
         self._errors: deque[str] = deque()
+        self._faults: list[_ArmedFault] = []
         self._lock = threading.Lock()
         self.command("*IDN?", self._identify)
         self.command("*RST", self._reset)
@@ -335,6 +417,18 @@ class ScpiDevice:
 
     def reset(self) -> None:
         """Return to the power-on state (*RST)."""
+
+    def inject(self, fault: ScpiFault) -> None:
+        """Arm `fault`; ValueError if its header is not one of this instrument's commands."""
+        header, argument_text = _HEADER_AND_ARGUMENTS.fullmatch(fault.on.strip()).groups()
+        if argument_text:
+            raise ValueError(f"{fault.on!r}: give the header alone, without parameters")
+        is_query = header.endswith("?")
+        found = self._lookup(header.removeprefix(":").removesuffix("?"), is_query)
+        if found is None:
+            raise ValueError(f"{fault.on!r} is not a command this instrument knows")
+        with self._lock:
+            self._faults.append(_ArmedFault(fault, *found))
 
     def push_error(self, error: ScpiError) -> None:
         """Queue an error for SYST:ERR? (the newest becomes -350 when the queue is full)."""
@@ -359,6 +453,8 @@ class ScpiDevice:
                     if error.is_command_error:
                         break
                     continue
+                except ConnectionFault:
+                    raise
                 except Exception as error:  # a simulator bug: report it the way firmware would
                     self.push_error(ScpiError(-300, f"{type(error).__name__}: {error}"))
                     break
@@ -380,24 +476,39 @@ class ScpiDevice:
         for candidate in candidates:
             found = self._lookup(candidate, is_query)
             if found:
-                handler, suffixes = found
+                entry, suffixes = found
                 break
         else:
             raise ScpiError(-113)
+        self._strike(entry, suffixes)
         params = [_strip_parameter(p) for p in split_outside_quotes(argument_text, ",")] if argument_text.strip() else []
-        reply = handler(Call(suffixes, params))
+        reply = self._table[entry][2](Call(suffixes, params))
         return reply, (path if name.startswith("*") else candidate.split(":")[:-1])
 
-    def _lookup(self, header: str, is_query: bool) -> tuple[Handler, list[int]] | None:
+    def _lookup(self, header: str, is_query: bool) -> tuple[int, list[int]] | None:
+        """The table entry that answers `header` and its numeric suffixes, or None."""
         parts = _split_header(header)
         if parts is None:
             return None
-        for nodes, query, handler in self._table:
+        for entry, (nodes, query, _) in enumerate(self._table):
             if query == is_query:
                 suffixes = _match(nodes, parts)
                 if suffixes is not None:
-                    return handler, suffixes
+                    return entry, suffixes
         return None
+
+    def _strike(self, entry: int, suffixes: list[int]) -> None:
+        """Let an armed fault act on this command instead of its handler."""
+        # Every armed fault counts the command, also when an earlier one strikes it.
+        striking = [armed.fault for armed in self._faults if armed.fires(entry, suffixes)]
+        if not striking:
+            return
+        fault = striking[0]
+        if fault.kind == "queue_error":
+            raise ScpiError(fault.error, INJECTED)
+        if fault.kind == "stall":
+            raise InstrumentStalled(fault.on)
+        raise ConnectionDropped(fault.on)
 
     def _identify(self, call: Call) -> str:
         call.none()
@@ -443,11 +554,23 @@ class _Connection(socketserver.BaseRequestHandler):
                 # latin-1 maps each byte to one character, so binary blocks survive as text.
                 lines, pending = split_program_messages(pending + chunk.decode("latin-1"))
                 for line in lines:
-                    reply = self.server.device.handle(line) if line.strip() else None
+                    try:
+                        reply = self.server.device.handle(line) if line.strip() else None
+                    except InstrumentStalled:
+                        continue  # this reply never comes
+                    except ConnectionDropped:
+                        self._reset_connection()
+                        return
                     if reply is not None:
                         self.request.sendall(reply.encode("latin-1") + b"\n")
         except OSError:
             pass  # the client went away or the server is stopping
+
+    def _reset_connection(self) -> None:
+        # Linger 0: close sends a TCP reset, so the client's next call fails at once instead
+        # of reading an orderly end of stream (which pyvisa-py waits out until its timeout).
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.request.close()
 
     def _acknowledge_at_once(self) -> None:
         # pyvisa-py leaves Nagle's algorithm on, so a command followed at once by SYST:ERR?
@@ -491,7 +614,9 @@ class ScpiServer:
     """A simulated instrument on a loopback TCP port (port=0 picks a free one).
 
     The port is bound at construction, so `address` is known before start(). stop() closes the
-    port and drops every client, who then sees a dead instrument.
+    port and drops every client, who then sees a dead instrument. Faults armed on the instrument
+    (`instrument.inject`) act on every connection: a stall sends no reply, a dropped connection
+    is reset.
     """
 
     def __init__(self, instrument: ScpiDevice, host: str = "127.0.0.1", port: int = 0):
