@@ -20,11 +20,16 @@ from instruments.clock import Clock, MonotonicClock
 from instruments.keysight_33500b import Keysight33500B
 from instruments.keysight_34461a import Keysight34461A
 from instruments.keysight_e3634a import KeysightE3634A
+from instruments.keysight_infiniivision import KeysightInfiniiVision
 from instruments.labjack_t7 import LabJackT7, load_ljm
 from instruments.protocols import InstrumentIdentity
+from instruments.rigol_ds1000z import RigolDs1000z
 
 SCPI_DRIVERS = {"keysight_34461a": Keysight34461A, "keysight_33500b": Keysight33500B,
-                "keysight_e3634a": KeysightE3634A}
+                "keysight_e3634a": KeysightE3634A, "rigol_ds1000z": RigolDs1000z,
+                "keysight_infiniivision": KeysightInfiniiVision}
+# Scopes wait for their trigger on the bench clock (virtual on the simulated bench).
+CLOCKED = ("rigol_ds1000z", "keysight_infiniivision")
 
 
 class Bench:
@@ -100,6 +105,13 @@ class Bench:
             self.simulation.stop()
 
 
+def _driver_options(config: BenchFile, name: str, clock: Clock) -> dict:
+    """Keyword arguments a driver needs beyond its address: its channel, or the bench clock."""
+    if config.instruments[name].driver in CLOCKED:
+        return {"clock": clock}
+    return _channel(config, name)
+
+
 def _channel(config: BenchFile, instrument: str) -> dict:
     """The generator channel the ring source uses (the bench file allows one per generator)."""
     channels = {p.ringer.channel for p in config.ports.values() if isinstance(p, FxoPort) and p.ringer.generator == instrument}
@@ -118,7 +130,7 @@ def open_bench(config: BenchFile, path: Path) -> Bench:
                 instruments[name] = LabJackT7(load_ljm(), identifier=inst.address, name=name, clock=clock)
             else:
                 instruments[name] = SCPI_DRIVERS[inst.driver](inst.address, name, timeout_ms=inst.timeout_ms,
-                                                              **_channel(config, name))
+                                                              **_driver_options(config, name, clock))
     except BaseException:
         for opened in instruments.values():
             opened.close()
@@ -142,7 +154,8 @@ def _open_simulated(config: BenchFile, path: Path) -> Bench:
                 instruments[name] = LabJackT7(sim.ljm, identifier=sim.addresses[name], name=name, clock=sim.clock)
             else:
                 instruments[name] = SCPI_DRIVERS[inst.driver](sim.addresses[name], name, timeout_ms=inst.timeout_ms,
-                                                              resource_manager=rm, **_channel(config, name))
+                                                              resource_manager=rm,
+                                                              **_driver_options(config, name, sim.clock))
     except BaseException:
         for opened in instruments.values():
             opened.close()

@@ -22,6 +22,7 @@ from harness.dut import DutControlError
 from harness.fixture import Bench as BenchFile
 from harness.fixture import FixtureError, SelfTest, load_bench
 from instruments.errors import BenchFault
+from instruments.protocols import AnalogInput
 from instruments.scpi import ERROR_QUEUE_DEPTH, ScpiInstrument
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_FILE = 0, 1, 4
@@ -78,25 +79,64 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(text)
 
 
-def hook_relay_loop_current(bench: Bench, test: SelfTest) -> tuple[float, str | None]:
+@dataclass(frozen=True)
+class SelfTestResult:
+    """What a self-test read (for the table) and the problem it found, if any."""
+
+    reading: str
+    problem: str | None = None
+
+
+def hook_relay_loop_current(bench: Bench, test: SelfTest) -> SelfTestResult:
     """Close the port's hook relay, read the loop current (mA, mean over LOOP_CAPTURE_S) the DUT
-    feeds through the off-hook load, open the relay again. Returns (mA, problem or None)."""
+    feeds through the off-hook load, open the relay again."""
     role = bench.fxs(test.port)
     role.go_off_hook()
     try:
         bench.clock.sleep(HOOK_SETTLE_S)
         if not role.off_hook():
-            return 0.0, f"{test.port}: hook relay {role.cfg.hook_relay} does not read back closed"
+            return SelfTestResult("-", f"{test.port}: hook relay {role.cfg.hook_relay} does not read back closed")
         loop_ma = abs(float(np.mean(role.capture(LOOP_CAPTURE_S).loop_i.samples))) * 1e3
     finally:
         role.go_on_hook()
+    reading = f"{loop_ma:.1f} mA (at least {test.min_ma:g} mA)"
     if loop_ma < test.min_ma:
-        return loop_ma, (f"{test.port}: {loop_ma:.1f} mA of loop current on {role.cfg.loop_current.input} with the "
-                         f"hook relay {role.cfg.hook_relay} closed, expected at least {test.min_ma:g} mA")
-    return loop_ma, None
+        return SelfTestResult(reading, f"{test.port}: {loop_ma:.1f} mA of loop current on {role.cfg.loop_current.input} "
+                                       f"with the hook relay {role.cfg.hook_relay} closed, expected at least {test.min_ma:g} mA")
+    return SelfTestResult(reading)
 
 
-SELF_TESTS = {"hook_relay_loop_current": hook_relay_loop_current}
+def line_voltage_agreement(bench: Bench, test: SelfTest) -> SelfTestResult:
+    """Read the idle line's DC volts with the LabJack (through the divider), the voltmeter and
+    the scope (through the probe) and compare each with the reference: the voltmeter, the most
+    accurate of them, else the LabJack. A divider or probe of the wrong ratio, a swapped input or
+    a miscalibrated instrument shows as a difference beyond max_difference_v."""
+    role = bench.fxs(test.port)
+    cfg = role.cfg
+    readings = {f"daq {cfg.line_voltage.input}": float(np.mean(role.capture(LOOP_CAPTURE_S).line_v.samples))}
+    if role.voltmeter is not None:
+        readings[f"dmm {cfg.voltmeter}"] = role.voltmeter.measure_dc_volts(range_v=100.0)
+    if cfg.scope is not None:
+        scope = bench.instruments[cfg.scope.instrument]
+        expected_v = abs(next(iter(readings.values()))) / cfg.scope.probe_attenuation
+        # A range with a quarter to spare, so the whole idle level is on screen and well resolved.
+        inp = AnalogInput(f"{test.port}.scope", f"CHAN{cfg.scope.channel}", range_v=max(1.25 * expected_v, 0.01),
+                          scale=cfg.scope.probe_attenuation)
+        line_v = scope.capture([inp], LOOP_CAPTURE_S, 10_000.0)[inp.name]
+        readings[f"scope {cfg.scope.input}"] = float(np.mean(line_v.samples))
+    reference_name = next((n for n in readings if n.startswith("dmm")), next(iter(readings)))
+    reference = readings[reference_name]
+    reading = ", ".join(f"{name} {v:.3f} V" for name, v in readings.items())
+    worst = max(readings, key=lambda n: abs(readings[n] - reference))
+    difference = abs(readings[worst] - reference)
+    if difference > test.max_difference_v:
+        return SelfTestResult(reading, f"{test.port}: {worst} reads {readings[worst]:.3f} V, {difference:.3f} V "
+                                       f"from {reference_name} ({reference:.3f} V); at most "
+                                       f"{test.max_difference_v:g} V allowed")
+    return SelfTestResult(reading + f" (within {test.max_difference_v:g} V)")
+
+
+SELF_TESTS = {"hook_relay_loop_current": hook_relay_loop_current, "line_voltage_agreement": line_voltage_agreement}
 
 
 def _rows_from_file(config: BenchFile, today: dt.date) -> tuple[list[Row], list[str]]:
@@ -139,13 +179,13 @@ def _run_self_tests(bench: Bench, out: TextIO) -> list[str]:
         print("\nself-tests:", file=out)
     for test in bench.config.self_tests:
         try:
-            loop_ma, problem = SELF_TESTS[test.check](bench, test)
+            result = SELF_TESTS[test.check](bench, test)
         except BenchFault as fault:
-            loop_ma, problem = float("nan"), f"{test.port} {test.check}: {fault}"
-        verdict = "FAIL" if problem else "pass"
-        print(f"  {test.port} {test.check}: {loop_ma:.1f} mA (at least {test.min_ma:g} mA): {verdict}", file=out)
-        if problem:
-            problems.append(problem)
+            result = SelfTestResult("-", f"{test.port} {test.check}: {fault}")
+        verdict = "FAIL" if result.problem else "pass"
+        print(f"  {test.port} {test.check}: {result.reading}: {verdict}", file=out)
+        if result.problem:
+            problems.append(result.problem)
     return problems
 
 

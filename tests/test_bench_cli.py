@@ -1,6 +1,7 @@
 """`tipring bench check` and `tipring sim serve` on the simulated bench."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -48,7 +49,56 @@ def test_sim_bench_checks_out(capsys):
         assert "2027-11-30 ok" in row
     daq = table_row(out, "daq")
     assert "LabJack T7" in daq and daq.endswith("n/a")
-    assert "tipring-sim: 4 instruments, 1 self-test: OK" in out
+    assert "RIGOL TECHNOLOGIES DS1104Z" in table_row(out, "scope")
+    assert "tipring-sim: 5 instruments, 2 self-tests: OK" in out
+
+
+AGREEMENT = "\nself_tests:\n  - {port: fxs1, check: line_voltage_agreement, max_difference_v: %s}\n"
+
+
+def agreement_readings(out: str) -> dict[str, float]:
+    line = next(line for line in out.splitlines() if "line_voltage_agreement" in line)
+    return {name: float(volts) for name, volts in re.findall(r"(\w+ \S+) (-?[\d.]+) V\b", line)}
+
+
+def test_labjack_dmm_and_scope_agree_on_the_idle_line_within_their_accuracy(tmp_path, capsys):
+    code, out, err = check(capsys, bench_file(tmp_path, SIM + AGREEMENT % 2.0))
+    assert (code, err) == (0, [])
+    readings = agreement_readings(out)
+    assert set(readings) == {"daq daq:AIN0", "dmm dmm", "scope scope:1"}
+    dmm = readings["dmm dmm"]
+    assert 47.0 < dmm < 49.0
+    # T7 +-10 V range: about 0.01 % of span at the input, times the 20:1 divider.
+    assert abs(readings["daq daq:AIN0"] - dmm) < 20 * 0.002 + 0.01
+    # DS1000Z DC gain: +-3 % of full scale (8 div x 0.1 V/div at the connector, x100 probe).
+    assert abs(readings["scope scope:1"] - dmm) < 0.03 * 8 * 0.1 * 100
+
+
+def test_instruments_that_disagree_beyond_the_allowance_fail_naming_the_worst(tmp_path, capsys):
+    code, out, err = check(capsys, bench_file(tmp_path, SIM + AGREEMENT % 0.001))
+    assert code == 1
+    assert "line_voltage_agreement" in out and ": FAIL" in out
+    [problem] = err
+    assert problem.startswith("tipring bench check: fxs1: scope scope:1 reads ")
+    assert problem.endswith("from dmm dmm (47.995 V); at most 0.001 V allowed")
+
+
+def test_agreement_needs_a_second_instrument_on_the_line(tmp_path, capsys):
+    text = edited("    voltmeter: dmm\n    scope: {input: scope:1, probe_attenuation: 100}   # a x100 probe across tip-ring\n", "")
+    path = bench_file(tmp_path, text + AGREEMENT % 1.0)
+    code, out, err = check(capsys, path)
+    assert code == 4
+    assert err == [f"tipring bench check: {path}: self_tests[0].check: port 'fxs1' has neither a voltmeter "
+                   "nor a scope to compare its line_voltage input with"]
+
+
+def test_a_probe_that_would_clip_the_scope_is_a_bad_bench_file(tmp_path, capsys):
+    path = bench_file(tmp_path, edited("scope: {input: scope:1, probe_attenuation: 100}",
+                                       "scope: {input: scope:1, probe_attenuation: 1}"))
+    code, out, err = check(capsys, path)
+    assert code == 4
+    assert err == [f"tipring bench check: {path}: ports.fxs1.scope.probe_attenuation: 200 V peak on the line / "
+                   "1 = 200 V at the scope would clip at any V/div (the screen holds +-40 V); use a x100 probe"]
 
 
 def test_overdue_calibration_fails_naming_the_instrument(tmp_path, capsys):
@@ -126,7 +176,7 @@ def test_sim_serve_answers_pyvisa_and_stops_on_sigterm():
             assert line, f"sim serve ended early: {proc.stderr.read()}"
             lines.append(line.rstrip("\n"))
         rows = {line.split()[0]: line.split(maxsplit=2) for line in lines[:-1]}
-        assert set(rows) == {"dmm", "gen", "psu", "daq"}
+        assert set(rows) == {"dmm", "gen", "psu", "daq", "scope"}
         assert rows["dmm"][1] == "keysight_34461a" and rows["dmm"][2].startswith("TCPIP::127.0.0.1::")
         assert rows["daq"][2].startswith("in-process only")
         rm = pyvisa.ResourceManager("@py")

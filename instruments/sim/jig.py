@@ -33,6 +33,8 @@ class FxsJig:
     long_loop_relay: digital line whose relay puts long_loop_ohm (a long line) in series with the
         hook load, or None.
     dmm: name of a DMM whose voltage input sits across tip-ring, or None.
+    scope: "scope:1" (instrument:channel) of an oscilloscope channel across tip-ring through a
+        probe of scope_probe_attenuation : 1, or None.
     """
 
     name: str
@@ -49,6 +51,8 @@ class FxsJig:
     dmm: str | None = None
     long_loop_relay: str | None = None
     long_loop_ohm: float = 0.0
+    scope: str | None = None
+    scope_probe_attenuation: float = 100.0
 
     def __post_init__(self) -> None:
         owner = f"FXS jig {self.name!r}"
@@ -89,6 +93,8 @@ class FxoJig:
     sense_ohm: float = 10.0
     divider_input_ohm: float = 2e6
     dmm: str | None = None
+    scope: str | None = None
+    scope_probe_attenuation: float = 100.0
 
     def __post_init__(self) -> None:
         owner = f"FXO jig {self.name!r}"

@@ -120,6 +120,10 @@ class SimModel:
                 connect(wiring.analog_inputs, jig.loop_i_negative, unconnected, f"{jig.name}.loop_i (low side)")
             if jig.dmm is not None:
                 connect(wiring.dmm_inputs, jig.dmm, _voltage_probe(port, 1.0), f"{jig.name}.tip_ring")
+            if jig.scope is not None:
+                # A x100 probe's 10s of megohms load the line far less than the divider: not modelled.
+                connect(wiring.scope_inputs, jig.scope, _voltage_probe(port, jig.scope_probe_attenuation),
+                        f"{jig.name}.tip_ring (scope probe)")
         for port in self._fxs.values():
             for relay in port.jig.relays:
                 connect(wiring.relay_coils, relay, self._relay_coil(port, relay), f"{port.jig.name} relay")
