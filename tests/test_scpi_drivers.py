@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import math
 import re
+import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import pyvisa
 
+from harness.dsp.waveform import Waveform
 from instruments.errors import BenchFault
-from instruments.keysight_33500b import Keysight33500B
+from instruments.keysight_33500b import Keysight33500B, arb_dac_codes, dual_tone_samples
 from instruments.keysight_34461a import Keysight34461A
 from instruments.keysight_e3634a import KeysightE3634A
 from instruments.protocols import InstrumentIdentity
 from instruments.sim.clock import VirtualClock
-from instruments.sim.scpi_instruments import SimDmm34461a, SimGenerator33500b, SimSupplyE3634a
+from instruments.sim.scpi_instruments import (DEFAULT_ARB, SimDmm34461a, SimDmm34465a, SimGenerator33500b,
+                                              SimGenerator33600a, SimSupplyE3634a)
 from instruments.sim.scpi_server import (Call, ScpiDevice, ScpiError, ScpiServer, compile_pattern,
-                                         format_reading, parse_choice, parse_number)
-from instruments.sim.terminals import SimWiring, SourceSetting, SupplySetting
-from scpi_replay import NO_ERROR, ReplayResource
+                                         definite_length_block, format_reading, parse_choice, parse_number)
+from instruments.sim.terminals import SimWiring, SourceSetting, SupplySetting, source_output_v
+from scpi_replay import NO_ERROR, BlockWrite, ReplayResource
 
 # =============================================================================================
 # 1. The parser every simulated instrument shares
@@ -240,6 +244,7 @@ def test_34461a_ac_volts_dc_amps_and_frequency_replay():
     resource = ReplayResource([
         ("*IDN?", DMM_IDN), ("*CLS", None),
         ("CONF:VOLT:AC AUTO", None), NO_ERROR,
+        ("VOLT:AC:BAND 20", None), NO_ERROR,
         ("READ?", "+7.00123400E+01"),
         ("CONF:CURR:DC 0.1", None), NO_ERROR,
         ("CURR:DC:NPLC 10", None), NO_ERROR,
@@ -382,6 +387,154 @@ def test_a_garbled_identity_is_a_bench_fault():
         Keysight34461A(ADDRESS, resource=ReplayResource([("*IDN?", "34461A")]))
 
 
+DMM65_IDN = "Keysight Technologies,34465A,MY57500001,A.02.17-02.40-02.17-00.52-03-01"
+GEN6_IDN = "Keysight Technologies,33622A,MY53800001,A.02.03-3.15-03.64-52-52"
+
+
+def test_34461a_ac_amps_acdc_volts_and_ac_filter_replay():
+    resource = ReplayResource([
+        ("*IDN?", DMM_IDN), ("*CLS", None),
+        ("CONF:CURR:AC 0.1", None), NO_ERROR,
+        ("CURR:AC:BAND 200", None), NO_ERROR,
+        ("READ?", "+1.23450000E-02"),
+        ("CONF:VOLT:DC 100", None), NO_ERROR,     # AC+DC: one DC reading ...
+        ("VOLT:DC:NPLC 10", None), NO_ERROR,
+        ("READ?", "-4.80000000E+01"),
+        ("CONF:VOLT:AC 100", None), NO_ERROR,     # ... and one AC reading
+        ("VOLT:AC:BAND 200", None), NO_ERROR,
+        ("READ?", "+1.40000000E+01"),
+    ])
+    dmm = Keysight34461A(ADDRESS, resource=resource, ac_bandwidth_hz=200)
+    assert dmm.measure_ac_amps(range_a=0.1) == 0.012345
+    assert dmm.measure_acdc_volts(range_v=100) == pytest.approx(50.0)  # sqrt(48^2 + 14^2)
+    resource.assert_done()
+
+
+def test_34465a_timed_series_uses_the_sample_timer_replay():
+    resource = ReplayResource([
+        ("*IDN?", DMM65_IDN), ("*CLS", None),
+        ("SYST:LFR?", "+50"),
+        ("CONF:CURR:DC 0.1", None), NO_ERROR,
+        ("CURR:DC:NPLC 0.06", None), NO_ERROR,
+        ("CURR:DC:ZERO:AUTO ONCE", None), NO_ERROR,
+        ("TRIG:SOUR IMM", None), NO_ERROR,
+        ("TRIG:DEL 0", None), NO_ERROR,
+        ("SAMP:SOUR TIM", None), NO_ERROR,
+        ("SAMP:TIM 0.005", None), NO_ERROR,
+        ("SAMP:COUN 4", None), NO_ERROR,
+        ("INIT", None), NO_ERROR,
+        ("FETC?", "+2.50000000E-02,+2.60000000E-02,+9.90000000E+37,-1.00000000E-03"),
+    ])
+    dmm = Keysight34461A(ADDRESS, resource=resource, timeout_ms=2000)
+    dmm.set_nplc(0.06)  # 34465A only
+    times, values = dmm.measure_series("dc_amps", 4, 0.005, range_=0.1)
+    np.testing.assert_allclose(times, [0.0, 0.005, 0.010, 0.015])
+    np.testing.assert_array_equal(values, [0.025, 0.026, math.inf, -0.001])
+    assert resource.timeout == 2000  # FETC? had more time; restored after it
+    resource.assert_done()
+
+
+def test_34461a_timed_series_paces_samples_with_the_trigger_delay_replay():
+    resource = ReplayResource([
+        ("*IDN?", DMM_IDN), ("*CLS", None),
+        ("SYST:LFR?", "+60"),
+        ("CONF:VOLT:DC 100", None), NO_ERROR,
+        ("VOLT:DC:NPLC 1", None), NO_ERROR,
+        ("VOLT:DC:ZERO:AUTO ONCE", None), NO_ERROR,
+        ("TRIG:SOUR IMM", None), NO_ERROR,
+        ("TRIG:DEL 0.08333333333", None), NO_ERROR,   # 0.1 s less 1 PLC at 60 Hz
+        ("SAMP:COUN 3", None), NO_ERROR,
+        ("INIT", None), NO_ERROR,
+        ("FETC?", "-4.80000000E+01,-4.79000000E+01,-4.78000000E+01"),
+    ])
+    dmm = Keysight34461A(ADDRESS, resource=resource, nplc=1)
+    times, values = dmm.measure_series("dc_volts", 3, 0.1, range_=100)
+    np.testing.assert_allclose(times, [0.0, 0.1, 0.2])
+    np.testing.assert_array_equal(values, [-48.0, -47.9, -47.8])
+    resource.assert_done()
+
+
+def test_a_series_interval_shorter_than_the_integration_is_refused_after_asking_the_mains():
+    resource = ReplayResource([("*IDN?", DMM_IDN), ("*CLS", None), ("SYST:LFR?", "+50")])
+    dmm = Keysight34461A(ADDRESS, resource=resource)  # 10 PLC = 0.2 s at 50 Hz
+    with pytest.raises(ValueError, match=r"interval_s 0.1 is shorter than the integration time \(10 PLC = 0.2 s\)"):
+        dmm.measure_series("dc_volts", 10, 0.1)
+    resource.assert_done()
+
+
+def test_33500b_arbitrary_waveform_upload_replay():
+    samples_v = np.array([0.0, 0.5, 1.0, 0.5, 0.0, -0.5, -1.0, -0.5]) + 0.25
+    codes = [0, 16384, 32767, 16384, 0, -16384, -32767, -16384]  # +-1 V around 0.25 V
+    resource = ReplayResource([
+        ("*IDN?", GEN_IDN), ("*CLS", None),
+        ("OUTP1:LOAD INF", None), NO_ERROR,
+        ("SOUR1:VOLT:UNIT VPP", None), NO_ERROR,
+        ("SOUR1:DATA:VOL:CLE", None), NO_ERROR,
+        ("FORM:BORD SWAP", None), NO_ERROR,
+        ("SOUR1:DATA:ARB:DAC RING_1,", BlockWrite(struct.pack("<8h", *codes))), NO_ERROR,
+        ("SOUR1:FUNC:ARB RING_1", None), NO_ERROR,
+        ("SOUR1:FUNC:ARB:SRAT 8000", None), NO_ERROR,
+        ("SOUR1:FUNC ARB", None), NO_ERROR,
+        ("SOUR1:VOLT?", "+1.00000000000000E-01"),
+        ("SOUR1:VOLT:OFFS 0.25", None), NO_ERROR,
+        ("SOUR1:VOLT 2", None), NO_ERROR,
+    ])
+    gen = Keysight33500B(ADDRESS, resource=resource)
+    gen.set_arb(Waveform(samples_v, 8000.0), name="RING_1")
+    resource.assert_done()
+
+
+def test_33600a_bus_triggered_burst_and_output_load_replay():
+    resource = ReplayResource([
+        ("*IDN?", GEN6_IDN), ("*CLS", None),
+        ("OUTP2:LOAD INF", None), NO_ERROR,
+        ("SOUR2:VOLT:UNIT VPP", None), NO_ERROR,
+        ("SOUR2:BURS:MODE TRIG", None), NO_ERROR,
+        ("SOUR2:BURS:NCYC 3", None), NO_ERROR,
+        ("TRIG2:SOUR BUS", None), NO_ERROR,        # no internal period: each *TRG starts one burst
+        ("SOUR2:BURS:STAT ON", None), NO_ERROR,
+        ("*TRG", None), NO_ERROR,
+        ("OUTP2:LOAD 50", None), NO_ERROR,
+        ("SOUR2:BURS:MODE TRIG", None), NO_ERROR,
+        ("SOUR2:BURS:NCYC 1", None), NO_ERROR,
+        ("TRIG2:SOUR EXT", None), NO_ERROR,
+        ("SOUR2:BURS:STAT ON", None), NO_ERROR,
+    ])
+    gen = Keysight33500B(ADDRESS, channel=2, resource=resource)
+    assert gen.identity.model == "33622A" and gen.arb_limits.max_points == 4_000_000
+    gen.set_burst(3, trigger="BUS")
+    gen.trigger()
+    gen.set_output_load(50)
+    gen.set_burst(1, trigger="EXT")
+    resource.assert_done()
+
+
+def test_a_one_channel_generator_refuses_channel_2():
+    resource = ReplayResource([("*IDN?", "Keysight Technologies,33521B,MY1,4.00"), ("*CLS", None)])
+    with pytest.raises(BenchFault, match="the 33521B has one channel; channel 2 was asked for"):
+        Keysight33500B(ADDRESS, channel=2, resource=resource)
+    assert resource.closed
+
+
+def test_dual_tone_samples_loop_seamlessly_at_whole_cycles():
+    samples, f1, f2 = dual_tone_samples(697.3, 1209.0, 1.0, 2.0, 48_000.0, 1.0)
+    assert (f1, f2) == (697.0, 1209.0)  # rounded to whole cycles per 1 s loop
+    assert len(samples) == 48_000
+    # One more sample after the end would be the first again: the loop has no step.
+    t_next = len(samples) / 48_000.0
+    assert 0.5 * math.sin(2 * math.pi * f1 * t_next) + math.sin(2 * math.pi * f2 * t_next) == \
+        pytest.approx(samples[0], abs=1e-9)
+    spectrum = np.abs(np.fft.rfft(samples)) / len(samples)
+    assert spectrum[697] == pytest.approx(0.25) and spectrum[1209] == pytest.approx(0.5)
+
+
+def test_arb_dac_codes_span_the_full_scale_with_amplitude_and_offset():
+    codes, vpp, offset = arb_dac_codes(np.array([-3.0, -1.0, 1.0]), min_vpp=0.002)
+    assert (list(codes), vpp, offset) == ([-32767, 0, 32767], 4.0, -1.0)
+    codes, vpp, offset = arb_dac_codes(np.zeros(8), min_vpp=0.002)  # silence: the least amplitude
+    assert (list(codes), vpp, offset) == ([0] * 8, 0.002, 0.0)
+
+
 class AnsweringResource:
     """Answers *IDN? as `idn`, every SYST:ERR? with no error and SOUR1:VOLT? with 0.1 Vpp;
     records every command sent."""
@@ -412,6 +565,42 @@ class AnsweringResource:
     (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_burst(40), "period_s must be > 0 for a burst"),
     (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_sine(float("nan"), 1.0), "freq_hz must be a finite"),
     (KeysightE3634A, PSU_IDN, {}, lambda psu: psu.set_voltage(math.inf), "volts must be a finite number"),
+    (Keysight34461A, DMM_IDN, {"ac_bandwidth_hz": 50}, None,
+     r"ac_bandwidth_hz must be one of \(3.0, 20.0, 200.0\), got 50"),
+    (Keysight34461A, DMM_IDN, {}, lambda dmm: dmm.set_nplc(0.06), r"nplc must be one of \(0.02, 0.2"),  # 34465A only
+    (Keysight34461A, DMM_IDN, {}, lambda dmm: dmm.measure_series("ac_volts", 10, 1.0), "function must be one of"),
+    (Keysight34461A, DMM_IDN, {}, lambda dmm: dmm.measure_series("dc_volts", 10_001, 1.0),
+     r"count must be a whole number 1..10000 \(the 34461A's reading memory\), got 10001"),
+    (Keysight34461A, DMM65_IDN, {}, lambda dmm: dmm.measure_series("dc_volts", 0, 1.0),
+     "count must be a whole number 1..50000"),
+    (Keysight34461A, DMM_IDN, {}, lambda dmm: dmm.measure_series("dc_volts", 10, math.nan),
+     "interval_s must be a finite"),
+    (Keysight34461A, DMM_IDN, {}, lambda dmm: dmm.measure_series("dc_volts", 10, 1.0, range_=0), "range_ must be > 0"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_sine(20, math.inf), "amplitude_vpp must be a finite"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_burst(3, trigger="TIM"),
+     r"trigger must be one of \('IMM', 'BUS', 'EXT'\)"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_output_load(0.5), "load_ohms must be 1..10000 or math.inf"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.zeros(7), 8000),
+     r"8..1000000 points on the 33522B, got shape \(7,\)"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.zeros((2, 8)), 8000), "must be 1-D"),
+    (Keysight33500B, GEN6_IDN, {}, lambda gen: gen.set_arb(np.zeros(16), 8000), "32..4000000 points on the 33622A"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.zeros(8)), r"sample_rate_hz must be 1e-06..2.5e\+08"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.zeros(8), 300e6),
+     r"sample_rate_hz must be 1e-06..2.5e\+08 on the 33522B"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(Waveform(np.zeros(8), 8000.0), 16000),
+     "differs from the Waveform's"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.array([0.0] * 7 + [math.nan]), 8000),
+     "must all be finite"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.array([0.0] * 7 + [10.5]), 8000),
+     r"reach 10.5 V; the output gives at most \+-10 V into the high-impedance load"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.zeros(8), 8000, name="9LIVES"), "name must be a letter"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_arb(np.zeros(8), 8000, name="A_VERY_LONG_NAME"),
+     "name must be a letter"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_dual_tone(697, 1209, 1, -1),
+     "amplitude2_vpp must be a finite number >= 0"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_dual_tone(697, 0, 1, 1), "freq2_hz must be a finite number > 0"),
+    (Keysight33500B, GEN_IDN, {}, lambda gen: gen.set_dual_tone(697, 1209, 1, 1, sample_rate_hz=2000),
+     "sample_rate_hz 2000 must exceed twice the higher tone"),
 ])
 def test_bad_input_is_a_one_line_value_error_and_nothing_is_sent(driver, idn, kwargs, act, message):
     resource = AnsweringResource(idn)
@@ -515,7 +704,7 @@ def test_dmm_ac_volts_of_ringing_on_battery(sim, rm):
     with Keysight34461A(sim.address("dmm"), resource_manager=rm) as dmm:
         start = sim.clock.now()
         assert dmm.measure_ac_volts() == pytest.approx(70.0, rel=1e-4)
-        assert sim.clock.now() - start == pytest.approx(SimDmm34461a.AC_WINDOW_S)
+        assert sim.clock.now() - start == pytest.approx(SimDmm34461a.AC_WINDOW_S[20.0])
         assert dmm.measure_dc_volts() == pytest.approx(-48.0, abs=1e-3)  # 200 ms = 4 ringing cycles
         assert dmm.measure_frequency_hz() == pytest.approx(20.0, abs=1e-3)
 
@@ -631,6 +820,237 @@ def test_supply_over_voltage_protection_trips_the_output_off(sim, rm):
         assert fault.value.command == "VOLT 48"
         assert psu.protection_tripped()
     assert sim.load.settings[-1].output_on is False
+
+
+def served(device: ScpiDevice, rm):
+    """A driver-less pyvisa session on `device` over loopback, and its server (stop it after)."""
+    server = ScpiServer(device).start()
+    session = rm.open_resource(server.address, read_termination="\n", write_termination="\n", timeout=1000)
+    return server, session
+
+
+def truevolt(cls, probe=None, current_probe=None, seed=1):
+    clock, wiring = VirtualClock(), SimWiring()
+    if probe is not None:
+        wiring.dmm_inputs["dmm"] = probe
+    if current_probe is not None:
+        wiring.dmm_current_inputs["dmm"] = current_probe
+    return clock, cls("dmm", clock, wiring, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("cls, first_start_s", [
+    (SimDmm34465a, 1.0),    # the sample timer: first sample at the trigger
+    (SimDmm34461a, 1.08),   # trigger delay 0.08 s before each 0.02 s sample
+])
+def test_dmm_timed_series_samples_at_the_interval_and_takes_bench_time(rm, cls, first_start_s):
+    clock, device = truevolt(cls, probe=lambda t: 2.0 * t)  # a 2 V/s ramp shows when each reading was
+    with ScpiServer(device) as server, Keysight34461A(server.address, resource_manager=rm, nplc=1) as dmm:
+        clock.sleep(1.0)
+        times, values = dmm.measure_series("dc_volts", 5, 0.1, range_=10)
+        np.testing.assert_allclose(times, [0.0, 0.1, 0.2, 0.3, 0.4])
+        # Each reading is the ramp's mean over its 20 ms (1 PLC at 50 Hz) window.
+        np.testing.assert_allclose(values, 2.0 * (first_start_s + times + 0.01), atol=1e-4)
+        assert clock.now() == pytest.approx(first_start_s + 0.4 + 0.02)
+
+
+def test_dmm_readings_are_taken_when_init_scheduled_them_even_if_fetched_late(rm):
+    clock, device = truevolt(SimDmm34465a, probe=lambda t: np.where(t < 0.25, -48.0, 0.0))
+    server, session = served(device, rm)
+    try:
+        session.write("CONF:VOLT:DC 100;:VOLT:DC:NPLC 1;:SAMP:SOUR TIM;SAMP:TIM 0.1;COUN 5;:INIT")
+        assert session.query("*OPC?") == "1"  # INIT has run
+        clock.sleep(3.0)  # the bench goes on (the line drops at 0.25 s) before FETC?
+        readings = [float(r) for r in session.query("FETC?").split(",")]
+        assert readings == pytest.approx([-48.0, -48.0, -48.0, 0.0, 0.0], abs=1e-3)
+        assert session.query("FETC?").count(",") == 4  # the readings stay in memory
+        assert session.query("SYST:ERR?") == NO_ERROR[1]
+    finally:
+        session.close()
+        server.stop()
+    assert clock.now() == 3.0
+
+
+def test_dmm_series_overload_reads_as_infinity_and_memory_keeps_the_newest(rm):
+    clock, device = truevolt(SimDmm34461a, probe=lambda t: np.full_like(t, -48.0))
+    device.READING_MEMORY = 3
+    server, session = served(device, rm)
+    try:
+        replies = session.query("conf:volt:dc 10;:sample:count 5;:read?").split(",")
+        assert replies == ["-9.90000000E+37"] * 3
+    finally:
+        session.close()
+        server.stop()
+    with ScpiServer(device) as server, Keysight34461A(server.address, resource_manager=rm, nplc=0.02) as dmm:
+        _, values = dmm.measure_series("dc_volts", 2, 0.01, range_=10)
+        np.testing.assert_array_equal(values, [-math.inf, -math.inf])
+
+
+@pytest.mark.parametrize("cls, command, code", [
+    (SimDmm34461a, "SAMP:SOUR TIM", -113),                 # the 34461A has no sample timer
+    (SimDmm34461a, "SAMP:COUN 1000001", -222),
+    (SimDmm34465a, "SAMP:COUN 0", -222),
+    (SimDmm34461a, "CONF:VOLT:DC 2000", -222),
+    (SimDmm34461a, "CONF:CURR:AC 5", -222),
+    (SimDmm34461a, "VOLT:DC:NPLC 200", -222),
+    (SimDmm34461a, "VOLT:AC:BAND 1", -222),
+    (SimDmm34461a, "TRIG:DEL 4000", -222),
+    (SimDmm34465a, "SAMP:TIM 1E-6", -222),
+    (SimDmm34461a, "TRIG:SOUR BUS", -224),
+    (SimDmm34461a, "FETC?", -221),                         # nothing initiated
+    (SimDmm34465a, "CONF:VOLT:DC 10;:SAMP:SOUR TIM;TIM 0.1;COUN 3;:INIT", -221),  # 10 PLC = 0.2 s > 0.1 s
+])
+def test_dmm_simulator_refuses_what_the_meter_refuses(cls, command, code):
+    _, device = truevolt(cls)
+    assert device.handle(command) is None
+    assert [int(e.split(",")[0]) for e in errors_of(device)] == [code]
+
+
+def test_34465a_has_finer_ranges_and_integration_times_than_the_34461a():
+    def read(cls):
+        clock, device = truevolt(cls, current_probe=lambda t: np.full_like(t, 0.5e-6))
+        reply = device.handle("CONF:CURR:DC 1E-6;:CURR:DC:NPLC 0.06;NPLC?;:READ?")
+        return reply.split(";"), clock.now(), errors_of(device)
+
+    (nplc, reading), elapsed_s, errors = read(SimDmm34465a)
+    assert (float(nplc), float(reading), elapsed_s, errors) == (0.06, pytest.approx(0.5e-6, abs=2e-11), 0.0012, [])
+    (nplc, reading), elapsed_s, errors = read(SimDmm34461a)
+    # The 34461A's least range is 100 uA, and it takes the next integration time up, 0.2 PLC.
+    assert (float(nplc), elapsed_s, errors) == (0.2, 0.004, [])
+    assert float(reading) == pytest.approx(0.5e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize("bandwidth_hz, window_s", [(3, 10 / 3), (20, 0.5), (200, 0.05)])
+def test_dmm_ac_filter_sets_how_long_an_ac_reading_takes(sim, rm, bandwidth_hz, window_s):
+    sim.wiring.dmm_inputs["dmm"] = ringing_on_battery
+    with Keysight34461A(sim.address("dmm"), resource_manager=rm, ac_bandwidth_hz=bandwidth_hz) as dmm:
+        start = sim.clock.now()
+        vrms = dmm.measure_ac_volts(range_v=100)
+        assert sim.clock.now() - start == pytest.approx(window_s)
+    assert vrms == pytest.approx(70.0, rel=1e-3)
+
+
+def test_dmm_ac_amps_and_acdc_volts(sim, rm):
+    sim.wiring.dmm_current_inputs["dmm"] = lambda t: 0.025 + 0.02 * math.sqrt(2) * np.sin(2 * np.pi * 1000 * t)
+    sim.wiring.dmm_inputs["dmm"] = ringing_on_battery
+    with Keysight34461A(sim.address("dmm"), resource_manager=rm) as dmm:
+        assert dmm.measure_ac_amps(range_a=0.1) == pytest.approx(0.02, rel=1e-4)
+        assert dmm.measure_dc_amps(range_a=0.1) == pytest.approx(0.025, abs=1e-6)
+        assert dmm.measure_acdc_volts(range_v=100) == pytest.approx(math.hypot(48.0, 70.0), rel=1e-4)
+
+
+def test_generator_arb_upload_reaches_the_jig_and_renders_the_samples(sim, rm):
+    rate = 8000.0
+    t = np.arange(800) / rate
+    volts = 0.2 + 1.5 * np.sin(2 * np.pi * 1000 * t) * (t < 0.05)  # 50 ms of 1 kHz, 50 ms of silence
+    with Keysight33500B(sim.address("gen"), resource_manager=rm) as gen:
+        gen.set_arb(Waveform(volts, rate))
+        sim.clock.sleep(2.0)
+        gen.set_output(True)
+    setting = sim.generator_settings["gen:1"][-1]
+    assert (setting.function, setting.arb_sample_rate_hz, setting.output_on, setting.since_s) == \
+        ("ARB", 8000.0, True, 2.0)
+    assert (len(setting.arb_samples), setting.amplitude_vpp, setting.offset_v) == (800, pytest.approx(3.0), 0.2)
+    third_pass = 2.0 + 2 * 0.1 + t
+    np.testing.assert_allclose(source_output_v(setting, third_pass), volts, atol=5e-5)  # 16-bit codes
+
+
+def test_generator_dual_tone_is_an_arb_holding_both_tones(sim, rm):
+    with Keysight33500B(sim.address("gen"), channel=2, resource_manager=rm) as gen:
+        assert gen.set_dual_tone(350, 440, 1.0, 0.5, sample_rate_hz=40e3, segment_s=0.1) == (350.0, 440.0)
+        gen.set_output(True)
+    setting = sim.generator_settings["gen:2"][-1]
+    assert len(setting.arb_samples) == 4000
+    rate = 20e3
+    played = source_output_v(setting, setting.since_s + np.arange(20_000) / rate)  # 1 s: ten loops
+    spectrum = np.abs(np.fft.rfft(played)) * 2 / len(played)
+    assert spectrum[350] == pytest.approx(0.5, rel=1e-3) and spectrum[440] == pytest.approx(0.25, rel=1e-3)
+    assert np.sort(spectrum)[-3] < 1e-3  # nothing else: the loop joins without a step
+
+
+def test_generator_arb_bursts_and_bus_triggers(sim, rm):
+    ramp_v = np.linspace(-1.0, 1.0, 80)  # 10 ms per pass at 8 kSa/s
+    with Keysight33500B(sim.address("gen"), resource_manager=rm) as gen:
+        gen.set_arb(ramp_v, 8000.0)
+        gen.set_burst(2, 1.0)
+        gen.set_output(True)
+        timed = sim.generator_settings["gen:1"][-1]
+        gen.set_burst(1, trigger="BUS")
+        waiting = sim.generator_settings["gen:1"][-1]
+        sim.clock.sleep(3.0)
+        gen.trigger()
+    fired = sim.generator_settings["gen:1"][-1]
+    t0 = timed.since_s
+    at = t0 + np.array([0.0, 0.015, 0.5, 1.005])  # in pass 1, in pass 2, between bursts, next burst
+    np.testing.assert_allclose(source_output_v(timed, at), [-1.0, ramp_v[40], -1.0, ramp_v[40]], atol=1e-4)
+    assert (waiting.burst_trigger, waiting.burst_triggered_s) == ("BUS", None)
+    assert source_output_v(waiting, np.array([waiting.since_s + 0.005]))[0] == pytest.approx(-1.0)
+    assert fired.burst_triggered_s == pytest.approx(3.0 + t0)
+    np.testing.assert_allclose(source_output_v(fired, fired.burst_triggered_s + np.array([0.005, 0.015])),
+                               [ramp_v[40], -1.0], atol=1e-4)  # one pass per trigger
+
+
+def arb_block(values, dtype) -> str:
+    return definite_length_block(np.asarray(values, dtype=dtype).tobytes())
+
+
+@pytest.mark.parametrize("commands, code", [
+    (["FORM:BORD SWAP;:DATA:ARB:DAC W1,#13abc"], -161),                   # not whole int16 codes
+    (["DATA:ARB:DAC W1," + arb_block([0, 1, 2, 3], ">i2")], -222),         # fewer than 8 points
+    (["DATA:ARB:DAC W1," + arb_block([-32768] + [0] * 7, ">i2")], -222),   # beyond -32767
+    (["DATA:ARB:DAC W1," + arb_block([0] * 8, ">i2")] * 2, -221),          # the name is loaded already
+    (["DATA:ARB:DAC 1W," + arb_block([0] * 8, ">i2")], -224),              # not a name
+    (["DATA:ARB W2," + arb_block([1.5] + [0] * 7, ">f4")], -222),          # floats beyond +-1
+    (["FUNC:ARB NOPE"], -224),
+    (["FUNC:ARB:SRAT 1E9"], -222),                                         # a 33600A rate
+])
+def test_generator_simulator_validates_arb_uploads(commands, code):
+    device = SimGenerator33500b("gen", VirtualClock(), SimWiring(), np.random.default_rng(1))
+    for command in commands:
+        device.handle(command)
+    assert [int(e.split(",")[0]) for e in errors_of(device)] == [code]
+
+
+def test_generator_simulator_stores_arbs_in_the_byte_order_asked_and_clears_them():
+    published = []
+    wiring = SimWiring(generator_outputs={"gen:1": published.append})
+    device = SimGenerator33600a("gen", VirtualClock(), wiring, np.random.default_rng(1))
+    codes = [0, 32767, 0, -32767] * 8
+    device.handle("DATA:ARB:DAC BIG," + arb_block(codes, ">i2"))   # NORMal: big-endian
+    device.handle("form:bord swap;:source1:data:arbitrary:dac LITTLE," + arb_block(codes, "<i2"))
+    device.handle("DATA:ARB FLOATS," + arb_block(np.array(codes) / 32767, "<f4"))
+    device.handle("FUNC:ARB LITTLE;:FUNC:ARB:SRAT 1E9;:FUNC ARB")
+    assert errors_of(device) == []
+    assert published[-1].arb_samples == tuple(np.array(codes) / 32767)
+    assert published[-1].arb_sample_rate_hz == 1e9
+    device.handle("DATA:ARB:DAC SHORT," + arb_block(codes[:16], ">i2"))  # the 33600A needs 32 points
+    device.handle("DATA:VOL:CLE;:FUNC:ARB BIG")
+    assert [int(e.split(",")[0]) for e in errors_of(device)] == [-222, -224]
+    assert published[-1].arb_samples == DEFAULT_ARB  # the built-in default plays after a clear
+    device.ARB_MEMORY_POINTS = 50
+    device.handle("DATA:ARB:DAC ONE," + arb_block(codes, ">i2"))
+    device.handle("DATA:ARB:DAC TWO," + arb_block(codes, ">i2"))  # 64 points do not fit in 50
+    assert [int(e.split(",")[0]) for e in errors_of(device)] == [-222]
+
+
+def test_33600a_simulator_answers_as_a_33622a_to_the_driver(rm):
+    device = SimGenerator33600a("gen", VirtualClock(), SimWiring(), np.random.default_rng(1))
+    with ScpiServer(device) as server, Keysight33500B(server.address, resource_manager=rm) as gen:
+        assert gen.identity.model == "33622A"
+        gen.set_arb(np.linspace(-1, 1, 32), 500e6)
+        assert gen.query("SYST:ERR?") == NO_ERROR[1]
+
+
+def test_source_output_renders_sines_bursts_and_an_output_off():
+    sine = SourceSetting("SIN", 20.0, 4.0, 1.0, True, None, 0.01, since_s=10.0)
+    at = 10.0 + np.array([0.0, 0.0125, 0.025, 0.0375])
+    np.testing.assert_allclose(source_output_v(sine, at), [1.0, 3.0, 1.0, -1.0], atol=1e-12)
+    burst = replace(sine, burst_cycles=2, burst_period_s=1.0)
+    np.testing.assert_allclose(source_output_v(burst, np.array([10.0125, 10.5, 11.0125])), [3.0, 1.0, 3.0])
+    assert not source_output_v(replace(sine, output_on=False), at).any()
+    dc = replace(sine, function="DC")
+    np.testing.assert_allclose(source_output_v(dc, at), 1.0)
+    with pytest.raises(ValueError, match="cannot render generator function 'SQU'"):
+        source_output_v(replace(sine, function="SQU"), at)
 
 
 # =============================================================================================

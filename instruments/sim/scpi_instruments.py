@@ -1,4 +1,4 @@
-"""Simulated Keysight 34461A, 33500B and E3634A, answering SCPI through `ScpiServer`.
+"""Simulated Keysight 34461A/34465A, 33500B/33600A and E3634A, answering SCPI through `ScpiServer`.
 
 Each is built as SimX(name, clock, wiring, rng) and sees the jig only through `SimWiring`, keyed by
 its name. Measurements let bench time pass on the shared VirtualClock before they sample a probe,
@@ -12,13 +12,14 @@ else is -113 "Undefined header", as a real instrument answers a command it does 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from instruments.sim.clock import VirtualClock
-from instruments.sim.scpi_server import (Call, ScpiDevice, ScpiError, format_reading, parse_bool,
-                                         parse_choice, parse_number)
+from instruments.sim.scpi_server import (Call, ScpiDevice, ScpiError, format_reading, parse_block,
+                                         parse_bool, parse_choice, parse_number)
 from instruments.sim.terminals import SimWiring, SourceSetting, SupplySetting, unconnected
 
 # How often a simulated input is sampled within a measurement window: fast enough for every
@@ -69,62 +70,120 @@ def quantize(value: float, step: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Keysight 34461A
+# Keysight 34461A / 34465A
 
 
-# Ranges of each measurement function, in volts or amperes.
-_RANGES = {
-    "VOLT:DC": (0.1, 1.0, 10.0, 100.0, 1000.0),
-    "VOLT:AC": (0.1, 1.0, 10.0, 100.0, 750.0),
-    "CURR:DC": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0),
-}
+@dataclass(frozen=True)
+class _Window:
+    """One scheduled reading: its function, range (None: autorange), the bench times it spans,
+    and its noise and display resolution in ppm of range."""
+
+    function: str
+    range: float | None
+    start_s: float
+    seconds: float
+    noise_ppm: float
+    resolution_ppm: float
 
 
 class SimDmm34461a(ScpiDevice):
     """A 34461A whose HI-LO input is wiring.dmm_inputs[name] and whose current input is
     wiring.dmm_current_inputs[name] (unconnected inputs read zero).
 
-    Timing and noise (documented choices, of the order of the real meter's, not its data sheet):
+    Readings (documented choices, of the order of the real meter's):
     - DC: the window is NPLC power-line cycles at MAINS_HZ (10 PLC = 200 ms); the reading is the
       mean over it, so whole mains (and 20/25 Hz ringing) cycles average out as on the real meter.
-    - AC: the default 20 Hz AC filter; the reading settles over AC_WINDOW_S.
+      Autozero is accepted but takes no extra time.
+    - AC: the reading settles over AC_WINDOW_S, ten periods of the AC filter's lowest frequency.
     - Frequency: a FREQ_GATE_S gate, extended up to FREQ_TIMEOUT_S until two rising edges are seen
       (0.0 if never, like the meter's low-frequency timeout); below FREQ_MIN_RMS there is no signal.
     - Noise: Gaussian, DC_NOISE_PPM (by NPLC) or AC_NOISE_PPM of the range, then rounded to the
-      display resolution (6.5 digits at >= 1 PLC). Beyond OVERRANGE x range: +-9.9E+37.
+      display resolution RESOLUTION_PPM (4.5 digits at 0.02 PLC, 6.5 at >= 1 PLC). Beyond
+      OVERRANGE x range: +-9.9E+37. The meter is otherwise perfectly calibrated.
+    Trigger system: INIT takes SAMP:COUN samples for each of TRIG:COUN immediate triggers; each
+    trigger waits TRIG:DEL (AUTO: none) before its first sample and, with SAMP:SOUR IMM, between
+    samples. The samples are taken when FETC? asks for them, at the bench times INIT scheduled
+    (waiting for the last one if it still lies ahead), so the bench may act between INIT and FETC?.
+    (Frequency readings in a series are scheduled one gate apart even when one extends its gate.)
+    Reading memory keeps the newest READING_MEMORY readings. FETC? with nothing initiated is -221.
+    CONFigure presets range, NPLC, AC filter, autozero and the trigger and sample system.
     """
 
+    IDENTITY = "Keysight Technologies,34461A,MY53200001,A.03.01-03.15-03.01-00.52-02-01"
     MAINS_HZ = 50.0
+    RANGES = {
+        "VOLT:DC": (0.1, 1.0, 10.0, 100.0, 1000.0),
+        "VOLT:AC": (0.1, 1.0, 10.0, 100.0, 750.0),
+        "CURR:DC": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0),
+        "CURR:AC": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0),
+    }
     DEFAULT_NPLC = 10.0
     NPLC_STEPS = (0.02, 0.2, 1.0, 10.0, 100.0)
     DC_NOISE_PPM = {0.02: 30.0, 0.2: 6.0, 1.0: 2.0, 10.0: 0.6, 100.0: 0.2}
     RESOLUTION_PPM = {0.02: 100.0, 0.2: 10.0, 1.0: 1.0, 10.0: 1.0, 100.0: 1.0}
-    AC_WINDOW_S = 0.5
+    AC_BANDWIDTHS_HZ = (3.0, 20.0, 200.0)
+    DEFAULT_AC_BANDWIDTH_HZ = 20.0
+    AC_WINDOW_S = {3.0: 10 / 3.0, 20.0: 0.5, 200.0: 0.05}
     AC_NOISE_PPM = 20.0
+    AC_RESOLUTION_PPM = 1.0
     FREQ_GATE_S = 0.1
     FREQ_TIMEOUT_S = 1.0
     FREQ_MIN_RMS = 0.01
     OVERRANGE = 1.2
     OVERLOAD = 9.9e37
+    READING_MEMORY = 10_000
+    MAX_SAMPLE_COUNT = 1_000_000
+    MAX_TRIGGER_COUNT = 1_000_000
+    MAX_TRIGGER_DELAY_S = 3600.0
 
     def __init__(self, name: str, clock: VirtualClock, wiring: SimWiring, rng: np.random.Generator):
-        super().__init__("Keysight Technologies,34461A,MY53200001,A.03.01-03.15-03.01-00.52-02-01")
+        super().__init__(self.IDENTITY)
         self.name, self.clock, self.wiring, self.rng = name, clock, wiring, rng
-        self.command("CONFigure:VOLTage[:DC]", lambda call: self._configure(call, "VOLT:DC"))
-        self.command("CONFigure:VOLTage:AC", lambda call: self._configure(call, "VOLT:AC"))
-        self.command("CONFigure:CURRent[:DC]", lambda call: self._configure(call, "CURR:DC"))
+        for function in self.RANGES:
+            self.command(f"CONFigure:{_long(function)}", lambda call, f=function: self._configure(call, f))
         self.command("CONFigure:FREQuency", lambda call: self._configure(call, "FREQ"))
-        self.command("[SENSe:]VOLTage[:DC]:NPLCycles", lambda call: self._set_nplc(call, "VOLT:DC"))
-        self.command("[SENSe:]VOLTage[:DC]:NPLCycles?", lambda call: self._get_nplc(call, "VOLT:DC"))
-        self.command("[SENSe:]CURRent[:DC]:NPLCycles", lambda call: self._set_nplc(call, "CURR:DC"))
-        self.command("[SENSe:]CURRent[:DC]:NPLCycles?", lambda call: self._get_nplc(call, "CURR:DC"))
+        for function in ("VOLT:DC", "CURR:DC"):
+            sense = f"[SENSe:]{_long(function)}"
+            self.command(f"{sense}:NPLCycles", lambda call, f=function: self._set_nplc(call, f))
+            self.command(f"{sense}:NPLCycles?", lambda call, f=function: self._get_nplc(call, f))
+            self.command(f"{sense}:ZERO:AUTO", lambda call, f=function: self._set_autozero(call, f))
+        for function in ("VOLT:AC", "CURR:AC"):
+            sense = f"[SENSe:]{_long(function)}"
+            self.command(f"{sense}:BANDwidth", lambda call, f=function: self._set_bandwidth(call, f))
+            self.command(f"{sense}:BANDwidth?", lambda call, f=function: self._get_bandwidth(call, f))
+        self.command("TRIGger:SOURce", self._set_trigger_source)
+        self.command("TRIGger:DELay", self._set_trigger_delay)
+        self.command("TRIGger:COUNt", self._set_trigger_count)
+        self.command("SAMPle:COUNt", self._set_sample_count)
+        self.command("SAMPle:COUNt?", lambda call: _integer_reply(call, self.sample_count))
+        self.command("SYSTem:LFRequency?", lambda call: _integer_reply(call, self.MAINS_HZ))
+        self.command("INITiate[:IMMediate]", self._initiate)
+        self.command("FETCh?", self._fetch)
         self.command("READ?", self._read)
         self.reset()
 
     def reset(self) -> None:
-        self.function = "VOLT:DC"
-        self.range: float | None = None  # None: autorange
         self.nplc = {"VOLT:DC": self.DEFAULT_NPLC, "CURR:DC": self.DEFAULT_NPLC}
+        self.bandwidth_hz = {"VOLT:AC": self.DEFAULT_AC_BANDWIDTH_HZ, "CURR:AC": self.DEFAULT_AC_BANDWIDTH_HZ}
+        self._preset("VOLT:DC", None)
+
+    def _preset(self, function: str, range_: float | None) -> None:
+        """What CONFigure sets besides its function and range."""
+        self.function, self.range = function, range_
+        if function in self.nplc:
+            self.nplc[function] = self.DEFAULT_NPLC
+        if function in self.bandwidth_hz:
+            self.bandwidth_hz[function] = self.DEFAULT_AC_BANDWIDTH_HZ
+        self.autozero = {"VOLT:DC": "ON", "CURR:DC": "ON"}
+        self.trigger_delay_s: float | None = None  # None: AUTO
+        self.trigger_count = 1
+        self.sample_count = 1
+        self.sample_source = "IMM"
+        self.sample_timer_s = 1.0
+        self._schedule: list[_Window] = []
+        self._readings: list[float] | None = None
+
+    # ---- configuration ------------------------------------------------------------------------
 
     def _configure(self, call: Call, function: str) -> None:
         # CONF <range>[,<resolution>]: the resolution is accepted and left to NPLC.
@@ -134,15 +193,12 @@ class SimDmm34461a(ScpiDevice):
             if function == "FREQ":  # the expected frequency; the meter autoranges its volts
                 parse_number(params[0], 0.0, math.inf)
             else:
-                ranges = _RANGES[function]
+                ranges = self.RANGES[function]
                 wanted = parse_number(params[0], 0.0, ranges[-1])
                 range_ = min(r for r in ranges if r >= wanted)
         if len(params) == 2:
             parse_number(params[1], 0.0, math.inf, default=0.0)
-        self.function = function
-        self.range = range_
-        if function in self.nplc:
-            self.nplc[function] = self.DEFAULT_NPLC
+        self._preset(function, range_)
 
     def _set_nplc(self, call: Call, function: str) -> None:
         wanted = parse_number(call.one(), self.NPLC_STEPS[0], self.NPLC_STEPS[-1],
@@ -154,47 +210,118 @@ class SimDmm34461a(ScpiDevice):
         call.none()
         return format_reading(self.nplc[function])
 
-    def _read(self, call: Call) -> str:
-        call.none()
-        if self.function == "FREQ":
-            return format_reading(self._frequency_hz())
-        if self.function == "CURR:DC":
-            probe = self.wiring.dmm_current_inputs.get(self.name, unconnected)
-        else:
-            probe = self.wiring.dmm_inputs.get(self.name, unconnected)
-        if self.function == "VOLT:AC":
-            value = ac_rms(probe(self._wait_window(self.AC_WINDOW_S)))
-            noise_ppm, resolution_ppm = self.AC_NOISE_PPM, 1.0
-        else:
-            nplc = self.nplc[self.function]
-            value = float(np.mean(probe(self._wait_window(nplc / self.MAINS_HZ))))
-            noise_ppm, resolution_ppm = self.DC_NOISE_PPM[nplc], self.RESOLUTION_PPM[nplc]
-        range_ = self.range or self._autorange(value)
-        if abs(value) > self.OVERRANGE * range_:
-            return format_reading(math.copysign(self.OVERLOAD, value))
-        reading = value + self.rng.normal(0.0, noise_ppm * 1e-6 * range_)
-        if self.function == "VOLT:AC":
-            reading = abs(reading)  # an RMS reading is never negative
-        return format_reading(quantize(reading, resolution_ppm * 1e-6 * range_))
+    def _set_autozero(self, call: Call, function: str) -> None:
+        self.autozero[function] = parse_choice(call.one(), ["ON", "OFF", "ONCE"])
 
-    def _autorange(self, value: float) -> float:
+    def _set_bandwidth(self, call: Call, function: str) -> None:
+        lowest = self.AC_BANDWIDTHS_HZ
+        wanted = parse_number(call.one(), lowest[0], lowest[-1], default=self.DEFAULT_AC_BANDWIDTH_HZ)
+        # The filter for the lowest frequency expected: the widest whose corner is at or below it.
+        self.bandwidth_hz[function] = max(b for b in lowest if b <= wanted * (1 + 1e-9))
+
+    def _get_bandwidth(self, call: Call, function: str) -> str:
+        call.none()
+        return format_reading(self.bandwidth_hz[function])
+
+    def _set_trigger_source(self, call: Call) -> None:
+        parse_choice(call.one(), ["IMMediate"])  # bus, external and level triggers: not simulated
+
+    def _set_trigger_delay(self, call: Call) -> None:
+        text = call.one()
+        if text.strip().upper() == "AUTO":
+            self.trigger_delay_s = None
+        else:
+            self.trigger_delay_s = parse_number(text, 0.0, self.MAX_TRIGGER_DELAY_S, default=0.0)
+
+    def _set_trigger_count(self, call: Call) -> None:
+        self.trigger_count = round(parse_number(call.one(), 1, self.MAX_TRIGGER_COUNT, default=1))
+
+    def _set_sample_count(self, call: Call) -> None:
+        self.sample_count = round(parse_number(call.one(), 1, self.MAX_SAMPLE_COUNT, default=1))
+
+    # ---- measuring ----------------------------------------------------------------------------
+
+    def _initiate(self, call: Call) -> None:
+        call.none()
+        reading_s, noise_ppm, resolution_ppm = self._reading_s(), *self._accuracy_ppm()
+        if self.sample_source == "TIM" and self.sample_count > 1 and self.sample_timer_s < reading_s:
+            raise ScpiError(-221, f"sample timer {self.sample_timer_s:g} s is shorter than a reading "
+                                  f"({reading_s:g} s)")
+        delay_s = self.trigger_delay_s or 0.0
+        windows, t = [], self.clock.now()
+        for _ in range(self.trigger_count):
+            first = t + delay_s
+            for k in range(self.sample_count):
+                start = first + k * self.sample_timer_s if self.sample_source == "TIM" else t + delay_s
+                windows.append(_Window(self.function, self.range, start, reading_s, noise_ppm, resolution_ppm))
+                t = start + reading_s
+        self._schedule, self._readings = windows, None
+
+    def _fetch(self, call: Call) -> str:
+        call.none()
+        if self._readings is None:
+            if not self._schedule:
+                raise ScpiError(-221, "no readings: INIT first")
+            self._readings = [self._take(window) for window in self._schedule][-self.READING_MEMORY:]
+            self._schedule = []
+        return ",".join(format_reading(r) for r in self._readings)
+
+    def _read(self, call: Call) -> str:
+        self._initiate(call)
+        return self._fetch(call)
+
+    def _reading_s(self) -> float:
+        """How long one reading of the present function takes (frequency: its first gate)."""
+        if self.function in self.nplc:
+            return self.nplc[self.function] / self.MAINS_HZ
+        if self.function in self.bandwidth_hz:
+            return self.AC_WINDOW_S[self.bandwidth_hz[self.function]]
+        return self.FREQ_GATE_S
+
+    def _accuracy_ppm(self) -> tuple[float, float]:
+        """(noise, display resolution) of the present function, ppm of range."""
+        if self.function in self.nplc:
+            nplc = self.nplc[self.function]
+            return self.DC_NOISE_PPM[nplc], self.RESOLUTION_PPM[nplc]
+        return self.AC_NOISE_PPM, self.AC_RESOLUTION_PPM
+
+    def _probe(self, function: str):
+        if function.startswith("CURR"):
+            return self.wiring.dmm_current_inputs.get(self.name, unconnected)
+        return self.wiring.dmm_inputs.get(self.name, unconnected)
+
+    def _take(self, window: _Window) -> float:
+        """One reading over `window`, once bench time has passed its end."""
+        if window.function == "FREQ":
+            return self._frequency_hz(window.start_s)
+        self.clock.advance_to(window.start_s + window.seconds)
+        values = self._probe(window.function)(window_times(window.start_s, window.seconds))
+        is_ac = window.function.endswith("AC")
+        value = ac_rms(values) if is_ac else float(np.mean(values))
+        range_ = window.range or self._autorange(window.function, value)
+        if abs(value) > self.OVERRANGE * range_:
+            return math.copysign(self.OVERLOAD, value)
+        reading = value + self.rng.normal(0.0, window.noise_ppm * 1e-6 * range_)
+        if is_ac:
+            reading = abs(reading)  # an RMS reading is never negative
+        return quantize(reading, window.resolution_ppm * 1e-6 * range_)
+
+    def _autorange(self, function: str, value: float) -> float:
         """The smallest range that holds the value (the largest if none does)."""
-        ranges = _RANGES[self.function]
+        ranges = self.RANGES[function]
         return next((r for r in ranges if abs(value) <= self.OVERRANGE * r), ranges[-1])
 
-    def _wait_window(self, seconds: float) -> np.ndarray:
-        """Let `seconds` of bench time pass; the probe times that span them."""
-        start = self.clock.now()
-        self.clock.sleep(seconds)
-        return window_times(start, seconds)
-
-    def _frequency_hz(self) -> float:
-        probe = self.wiring.dmm_inputs.get(self.name, unconnected)
-        times = self._wait_window(self.FREQ_GATE_S)
+    def _frequency_hz(self, start_s: float) -> float:
+        probe = self._probe("FREQ")
+        end_s = start_s + self.FREQ_GATE_S
+        self.clock.advance_to(end_s)
+        times = window_times(start_s, self.FREQ_GATE_S)
         values = probe(times)
         edges = rising_edges_s(times, values, self.FREQ_MIN_RMS)
-        while len(edges) < 2 and times[-1] - times[0] < self.FREQ_TIMEOUT_S:
-            more = self._wait_window(self.FREQ_GATE_S)
+        while len(edges) < 2 and end_s - start_s < self.FREQ_TIMEOUT_S - 1e-9:
+            more = window_times(end_s, self.FREQ_GATE_S)
+            end_s += self.FREQ_GATE_S
+            self.clock.advance_to(end_s)
             times, values = np.concatenate([times, more]), np.concatenate([values, probe(more)])
             edges = rising_edges_s(times, values, self.FREQ_MIN_RMS)
         if len(edges) < 2:
@@ -203,15 +330,70 @@ class SimDmm34461a(ScpiDevice):
         return freq_hz * (1.0 + self.rng.normal(0.0, 1e-6))
 
 
+class SimDmm34465a(SimDmm34461a):
+    """A 34465A: as the 34461A, plus the 0.06 PLC integration time, the 1 uA and 10 uA DC
+    current ranges, less noise per NPLC (the data sheet's resolution table, read as RMS noise in
+    ppm of range), 50 000 readings of memory, sample counts up to 1e9, and the sample timer
+    (SAMP:SOUR TIM, SAMP:TIM: the first sample one trigger delay after the trigger, then one every
+    SAMP:TIM; a timer shorter than a reading is -221 at INIT)."""
+
+    IDENTITY = "Keysight Technologies,34465A,MY57500001,A.02.17-02.40-02.17-00.52-03-01"
+    RANGES = {**SimDmm34461a.RANGES, "CURR:DC": (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0)}
+    NPLC_STEPS = (0.02, 0.06, 0.2, 1.0, 10.0, 100.0)
+    DC_NOISE_PPM = {0.02: 3.0, 0.06: 1.5, 0.2: 0.7, 1.0: 0.3, 10.0: 0.1, 100.0: 0.03}
+    RESOLUTION_PPM = {0.02: 10.0, 0.06: 10.0, 0.2: 1.0, 1.0: 1.0, 10.0: 1.0, 100.0: 1.0}
+    READING_MEMORY = 50_000
+    MAX_SAMPLE_COUNT = 1_000_000_000
+    MIN_SAMPLE_TIMER_S = 20e-6
+    MAX_SAMPLE_TIMER_S = 3600.0
+
+    def __init__(self, name: str, clock: VirtualClock, wiring: SimWiring, rng: np.random.Generator):
+        super().__init__(name, clock, wiring, rng)
+        self.command("SAMPle:SOURce", self._set_sample_source)
+        self.command("SAMPle:TIMer", self._set_sample_timer)
+
+    def _set_sample_source(self, call: Call) -> None:
+        self.sample_source = parse_choice(call.one(), ["IMMediate", "TIMer"])
+
+    def _set_sample_timer(self, call: Call) -> None:
+        self.sample_timer_s = parse_number(call.one(), self.MIN_SAMPLE_TIMER_S, self.MAX_SAMPLE_TIMER_S,
+                                           default=1.0)
+
+
+def _long(function: str) -> str:
+    """A function's header in guide notation: "VOLT:DC" -> "VOLTage[:DC]", "CURR:AC" -> "CURRent:AC"."""
+    quantity, kind = function.split(":")
+    quantity = {"VOLT": "VOLTage", "CURR": "CURRent"}[quantity]
+    return f"{quantity}[:DC]" if kind == "DC" else f"{quantity}:AC"
+
+
+def _integer_reply(call: Call, value: float) -> str:
+    call.none()
+    return f"{value:+.0f}"
+
+
 # --------------------------------------------------------------------------------------------
-# Keysight 33500B
+# Keysight 33500B / 33600A
+
+
+def exponential_rise(points: int = 1000) -> tuple[float, ...]:
+    """An exponential rise from -1 to +1: a stand-in for the generator's built-in default arb."""
+    x = np.linspace(0.0, 1.0, points)
+    return tuple((2 * (1 - np.exp(-5 * x)) / (1 - math.exp(-5)) - 1).tolist())
+
+
+DEFAULT_ARB_NAME = "EXP_RISE"
+DEFAULT_ARB = exponential_rise()
 
 
 @dataclass
 class _GeneratorChannel:
     """One output as the instrument holds it. Volts are open-circuit (what a high-impedance input
     sees); the programmed value is that scaled by the load setting, as on the real generator,
-    where changing OUTP:LOAD changes the displayed amplitude and not the output."""
+    where changing OUTP:LOAD changes the displayed amplitude and not the output.
+
+    arbs: the arbitrary waveforms in the channel's volatile memory, name -> samples -1..+1;
+    arb_name: the one FUNC ARB plays."""
 
     function: str = "SIN"
     freq_hz: float = 1000.0
@@ -222,6 +404,11 @@ class _GeneratorChannel:
     burst_on: bool = False
     burst_cycles: int = 1
     burst_period_s: float = 0.01
+    trigger_source: str = "IMM"
+    triggered_s: float | None = None
+    arbs: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    arb_name: str = DEFAULT_ARB_NAME
+    arb_sample_rate_hz: float = 40e3
 
     def volts_per_programmed_volt(self) -> float:
         """Open-circuit volts per programmed volt: 2 into 50 ohm (the 50 ohm source divides), 1 for INF."""
@@ -229,46 +416,75 @@ class _GeneratorChannel:
             return 1.0
         return (self.load_ohms + SimGenerator33500b.SOURCE_OHMS) / self.load_ohms
 
+    def arb_samples(self) -> tuple[float, ...]:
+        return self.arbs.get(self.arb_name, DEFAULT_ARB)
+
+    def cycle_s(self) -> float:
+        """One cycle of the present function: a sine period or one pass through the arb."""
+        if self.function == "ARB":
+            return len(self.arb_samples()) / self.arb_sample_rate_hz
+        return 1.0 / self.freq_hz
+
 
 class SimGenerator33500b(ScpiDevice):
     """A two-channel 33522B. Every change of a channel calls
     wiring.generator_outputs[f"{name}:{channel}"] with the new SourceSetting (open-circuit volts).
 
-    Limits of the real instrument (sine, up to 20 MHz): 1 mVpp..10 Vpp into 50 ohm, i.e. 2 mVpp..
+    Limits of the real instrument (sine, up to 30 MHz): 1 mVpp..10 Vpp into 50 ohm, i.e. 2 mVpp..
     20 Vpp open circuit, and |offset| + Vpp/2 <= 10 V open circuit. Out of range is -222; an
     amplitude and offset that together leave the span are -221 and change nothing. A burst period
     too short for its cycles is lengthened to fit, with -221, as the real instrument does.
-    Simulated subset: triggered bursts paced by the internal period (TRIG:SOUR IMM), amplitude in
-    VPP.
+
+    Arbitrary waveforms: DATA:ARB:DAC <name>,<block of int16> (byte order per FORM:BORD, NORMal =
+    big-endian at *RST) or DATA:ARB <name>,<block of float32 -1..+1>, into the channel's volatile
+    memory of ARB_MEMORY_POINTS; ARB_MIN_POINTS..ARB_MEMORY_POINTS points per waveform. Numbers
+    standing in for the instrument's device-specific errors: a block that is not whole values is
+    -161, codes beyond +-32767 (or floats beyond +-1), too few points or no room left -222, a
+    name already loaded -221, a bad name or FUNC:ARB of a name not loaded -224. DATA:VOL:CLE
+    empties the memory and selects the built-in default arb. A burst cycle of an arb is one pass.
+    Simulated subset: triggered bursts (TRIG:SOUR IMM paced by the internal period; BUS started by
+    *TRG; EXT accepted, but nothing drives Trig In), amplitude in VPP.
     """
 
+    IDENTITY = "Keysight Technologies,33522B,MY52300001,4.00-1.19-2.00-58-00"
     CHANNELS = (1, 2)
     SOURCE_OHMS = 50.0
     MAX_FREQ_HZ = 30e6
     MIN_OPEN_VPP = 0.002
     MAX_OPEN_VPP = 20.0
     MAX_OPEN_PEAK_V = 10.0
+    ARB_MIN_POINTS = 8
+    ARB_MEMORY_POINTS = 1_000_000
+    MAX_SAMPLE_RATE_HZ = 250e6
 
     def __init__(self, name: str, clock: VirtualClock, wiring: SimWiring, rng: np.random.Generator):
-        super().__init__("Keysight Technologies,33522B,MY52300001,4.00-1.19-2.00-58-00")
+        super().__init__(self.IDENTITY)
         self.name, self.clock, self.wiring, self.rng = name, clock, wiring, rng
         self._published: dict[int, SourceSetting] = {}
         self.command("[SOURce#:]FUNCtion[:SHAPe]", self._set_function)
+        self.command("[SOURce#:]FUNCtion:ARBitrary", self._select_arb)
+        self.command("[SOURce#:]FUNCtion:ARBitrary:SRATe", self._set_sample_rate)
         self.command("[SOURce#:]FREQuency", self._set_frequency)
         self.command("[SOURce#:]VOLTage[:LEVel][:IMMediate][:AMPLitude]", self._set_amplitude)
         self.command("[SOURce#:]VOLTage[:LEVel][:IMMediate][:AMPLitude]?", self._get_amplitude)
         self.command("[SOURce#:]VOLTage[:LEVel][:IMMediate]:OFFSet", self._set_offset)
         self.command("[SOURce#:]VOLTage:UNIT", self._set_unit)
+        self.command("[SOURce#:]DATA:VOLatile:CLEar", self._clear_arbs)
+        self.command("[SOURce#:]DATA:ARBitrary#:DAC", self._load_dac_codes)
+        self.command("[SOURce#:]DATA:ARBitrary#", self._load_floats)
+        self.command("FORMat:BORDer", self._set_byte_order)
         self.command("[SOURce#:]BURSt:MODE", self._set_burst_mode)
         self.command("[SOURce#:]BURSt:NCYCles", self._set_burst_cycles)
         self.command("[SOURce#:]BURSt:INTernal:PERiod", self._set_burst_period)
         self.command("[SOURce#:]BURSt[:STATe]", self._set_burst_state)
         self.command("TRIGger#:SOURce", self._set_trigger_source)
+        self.command("*TRG", self._bus_trigger)
         self.command("OUTPut#[:STATe]", self._set_output)
         self.command("OUTPut#:LOAD", self._set_load)
         self.reset()
 
     def reset(self) -> None:
+        self.byte_order = "NORM"
         self._channels = {n: _GeneratorChannel() for n in self.CHANNELS}
         for n in self.CHANNELS:
             self._publish(n)
@@ -282,7 +498,8 @@ class SimGenerator33500b(ScpiDevice):
     def _set_function(self, call: Call) -> None:
         n, ch = self._channel(call)
         ch.function = parse_choice(call.one(), ["SINusoid", "SQUare", "TRIangle", "RAMP",
-                                                "PULSe", "NOISe", "DC"])
+                                                "PULSe", "NOISe", "DC", "ARBitrary"])
+        self._fit_burst(ch)
         self._publish(n)
 
     def _set_frequency(self, call: Call) -> None:
@@ -322,6 +539,72 @@ class SimGenerator33500b(ScpiDevice):
         self._channel(call)
         parse_choice(call.one(), ["VPP"])  # VRMS and DBM are not simulated
 
+    # ---- arbitrary waveforms ------------------------------------------------------------------
+
+    def _set_byte_order(self, call: Call) -> None:
+        self.byte_order = parse_choice(call.one(), ["NORMal", "SWAPped"])
+
+    def _clear_arbs(self, call: Call) -> None:
+        n, ch = self._channel(call)
+        call.none()
+        ch.arbs.clear()
+        ch.arb_name = DEFAULT_ARB_NAME
+        self._publish(n)
+
+    def _load_dac_codes(self, call: Call) -> None:
+        n, ch = self._channel(call)
+        name, data = self._name_and_block(call)
+        if len(data) % 2:
+            raise ScpiError(-161, f"{len(data)} bytes are not whole 16-bit codes")
+        codes = np.frombuffer(data, dtype=">i2" if self.byte_order == "NORM" else "<i2")
+        if codes.size and np.max(np.abs(codes.astype(np.int32))) > 32767:
+            raise ScpiError(-222, "DAC codes must lie within -32767..+32767")
+        self._store_arb(ch, name, codes / 32767.0)
+
+    def _load_floats(self, call: Call) -> None:
+        n, ch = self._channel(call)
+        name, data = self._name_and_block(call)
+        if len(data) % 4:
+            raise ScpiError(-161, f"{len(data)} bytes are not whole 32-bit floats")
+        values = np.frombuffer(data, dtype=">f4" if self.byte_order == "NORM" else "<f4").astype(float)
+        if values.size and not np.all(np.abs(values) <= 1.0):
+            raise ScpiError(-222, "arb values must lie within -1..+1")
+        self._store_arb(ch, name, values)
+
+    def _name_and_block(self, call: Call) -> tuple[str, bytes]:
+        if len(call.params) != 2:
+            raise ScpiError(-109 if len(call.params) < 2 else -108)
+        name = call.params[0].strip().strip('"').upper()
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,11}", name):
+            raise ScpiError(-224, f"{call.params[0]!r} is not an arb name")
+        return name, parse_block(call.params[1])
+
+    def _store_arb(self, ch: _GeneratorChannel, name: str, samples: np.ndarray) -> None:
+        if name in ch.arbs:
+            raise ScpiError(-221, f"arb {name} is already loaded; DATA:VOL:CLE first")
+        used = sum(len(s) for s in ch.arbs.values())
+        if not self.ARB_MIN_POINTS <= len(samples) <= self.ARB_MEMORY_POINTS - used:
+            raise ScpiError(-222, f"{len(samples)} points; {self.ARB_MIN_POINTS}.."
+                                  f"{self.ARB_MEMORY_POINTS - used} fit")
+        ch.arbs[name] = tuple(samples.tolist())
+
+    def _select_arb(self, call: Call) -> None:
+        n, ch = self._channel(call)
+        name = call.one().strip().strip('"').upper()
+        if name not in ch.arbs and name != DEFAULT_ARB_NAME:
+            raise ScpiError(-224, f"arb {name} is not loaded")
+        ch.arb_name = name
+        self._fit_burst(ch)
+        self._publish(n)
+
+    def _set_sample_rate(self, call: Call) -> None:
+        n, ch = self._channel(call)
+        ch.arb_sample_rate_hz = parse_number(call.one(), 1e-6, self.MAX_SAMPLE_RATE_HZ, default=40e3)
+        self._fit_burst(ch)
+        self._publish(n)
+
+    # ---- bursts and output --------------------------------------------------------------------
+
     def _set_burst_mode(self, call: Call) -> None:
         self._channel(call)
         parse_choice(call.one(), ["TRIGgered"])  # gated bursts are not simulated
@@ -341,18 +624,29 @@ class SimGenerator33500b(ScpiDevice):
     def _set_burst_state(self, call: Call) -> None:
         n, ch = self._channel(call)
         ch.burst_on = parse_bool(call.one())
+        ch.triggered_s = None
         self._fit_burst(ch)
         self._publish(n)
 
     def _fit_burst(self, ch: _GeneratorChannel) -> None:
-        needed_s = ch.burst_cycles / ch.freq_hz
-        if ch.burst_on and needed_s > ch.burst_period_s:
+        needed_s = ch.burst_cycles * ch.cycle_s()
+        if ch.burst_on and ch.trigger_source == "IMM" and needed_s > ch.burst_period_s:
             ch.burst_period_s = needed_s
             self.push_error(ScpiError(-221, "burst period increased to fit entire burst"))
 
     def _set_trigger_source(self, call: Call) -> None:
-        self._channel(call)
-        parse_choice(call.one(), ["IMMediate"])  # bursts on external or bus triggers: not simulated
+        n, ch = self._channel(call)
+        ch.trigger_source = parse_choice(call.one(), ["IMMediate", "BUS", "EXTernal"])
+        ch.triggered_s = None
+        self._fit_burst(ch)
+        self._publish(n)
+
+    def _bus_trigger(self, call: Call) -> None:
+        call.none()
+        for n, ch in self._channels.items():
+            if ch.trigger_source == "BUS":
+                ch.triggered_s = self.clock.now()
+                self._publish(n)
 
     def _set_output(self, call: Call) -> None:
         n, ch = self._channel(call)
@@ -366,10 +660,14 @@ class SimGenerator33500b(ScpiDevice):
     def _publish(self, n: int) -> None:
         """Tell the jig what channel n now carries, if that changed."""
         ch = self._channels[n]
+        is_arb = ch.function == "ARB"
         setting = SourceSetting(function=ch.function, freq_hz=ch.freq_hz, amplitude_vpp=ch.open_vpp,
                                 offset_v=ch.open_offset_v, output_on=ch.output_on,
                                 burst_cycles=ch.burst_cycles if ch.burst_on else None,
-                                burst_period_s=ch.burst_period_s, since_s=self.clock.now())
+                                burst_period_s=ch.burst_period_s, since_s=self.clock.now(),
+                                arb_samples=ch.arb_samples() if is_arb else None,
+                                arb_sample_rate_hz=ch.arb_sample_rate_hz, burst_trigger=ch.trigger_source,
+                                burst_triggered_s=ch.triggered_s)
         last = self._published.get(n)
         if last is not None and replace(last, since_s=setting.since_s) == setting:
             return
@@ -377,6 +675,17 @@ class SimGenerator33500b(ScpiDevice):
         sink = self.wiring.generator_outputs.get(f"{self.name}:{n}")
         if sink is not None:
             sink(setting)
+
+
+class SimGenerator33600a(SimGenerator33500b):
+    """A two-channel 33622A: as the 33522B, up to 120 MHz, with 4 M points of arb memory per
+    channel (32 at least) and sample rates up to 1 GSa/s."""
+
+    IDENTITY = "Keysight Technologies,33622A,MY53800001,A.02.03-3.15-03.64-52-52"
+    MAX_FREQ_HZ = 120e6
+    ARB_MIN_POINTS = 32
+    ARB_MEMORY_POINTS = 4_000_000
+    MAX_SAMPLE_RATE_HZ = 1e9
 
 
 # --------------------------------------------------------------------------------------------

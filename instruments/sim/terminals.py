@@ -24,6 +24,14 @@ class SourceSetting:
     the generators are set to OUTP:LOAD INF in tipring). With burst_cycles set, the output carries
     that many whole cycles starting at phase 0 at the start of each burst_period_s, else it is
     continuous from `since_s`.
+
+    function "ARB" plays arb_samples (normalised -1..+1, as the generator's DAC codes / 32767)
+    at arb_sample_rate_hz, looping; the output is offset_v + amplitude_vpp / 2 * sample, and one
+    burst cycle is one pass through the samples.
+
+    burst_trigger "IMM" paces bursts by burst_period_s from since_s. "BUS" or "EXT": one burst
+    starts at each trigger; burst_triggered_s is the bench time of the latest one (None: no
+    trigger yet, the output rests at its start-phase level).
     """
 
     function: str = "SIN"
@@ -34,6 +42,17 @@ class SourceSetting:
     burst_cycles: int | None = None
     burst_period_s: float = 0.01
     since_s: float = 0.0  # bench time at which this setting took effect
+    arb_samples: tuple[float, ...] | None = None
+    arb_sample_rate_hz: float = 40e3
+    burst_trigger: str = "IMM"
+    burst_triggered_s: float | None = None
+
+    @property
+    def cycle_s(self) -> float:
+        """Duration of one cycle of the waveform: 1/freq_hz, or one pass through the arb samples."""
+        if self.function.upper() == "ARB":
+            return len(self.arb_samples or ()) / self.arb_sample_rate_hz
+        return 1.0 / self.freq_hz
 
 
 @dataclass(frozen=True)
@@ -81,3 +100,45 @@ class SimWiring:
 def unconnected(t: np.ndarray) -> np.ndarray:
     """A floating input: reads (nearly) zero."""
     return np.zeros_like(np.asarray(t, dtype=float))
+
+
+def _waveform_v(setting: SourceSetting, since_start_s: np.ndarray) -> np.ndarray:
+    """The repeating waveform (offset included) at times measured from a phase-0 instant."""
+    half_vpp = setting.amplitude_vpp / 2
+    function = setting.function.upper()
+    if function == "SIN":
+        return setting.offset_v + half_vpp * np.sin(2 * np.pi * setting.freq_hz * since_start_s)
+    if function == "DC":
+        return np.full_like(since_start_s, setting.offset_v)
+    if function == "ARB":
+        if not setting.arb_samples:
+            raise ValueError("an ARB source setting needs arb_samples")
+        samples = np.asarray(setting.arb_samples, dtype=float)
+        # The generator's normal filter smooths between samples; linear interpolation stands in.
+        position = np.mod(since_start_s * setting.arb_sample_rate_hz, len(samples))
+        wrapped = np.append(samples, samples[0])
+        return setting.offset_v + half_vpp * np.interp(position, np.arange(len(wrapped)), wrapped)
+    raise ValueError(f"cannot render generator function {setting.function!r} (only SIN, DC, ARB)")
+
+
+def source_output_v(setting: SourceSetting, times_s: np.ndarray) -> np.ndarray:
+    """Volts on a generator output (open circuit) at the given bench times, for times from
+    setting.since_s on: 0 V while the output is off; continuous from since_s, or whole bursts
+    (at the start-phase level in between) as SourceSetting describes."""
+    t = np.asarray(times_s, dtype=float)
+    if not setting.output_on:
+        return np.zeros_like(t)
+    if setting.burst_cycles is None:
+        return _waveform_v(setting, t - setting.since_s)
+    idle_v = _waveform_v(setting, np.zeros(1))[0]
+    on_s = setting.burst_cycles * setting.cycle_s
+    if setting.burst_trigger.upper() == "IMM":
+        period = setting.burst_period_s
+        since_burst = np.mod(t - setting.since_s, period)
+        in_burst = (t >= setting.since_s) & (since_burst < min(on_s, period))
+    elif setting.burst_triggered_s is None:
+        return np.full_like(t, idle_v)
+    else:
+        since_burst = t - setting.burst_triggered_s
+        in_burst = (since_burst >= 0) & (since_burst < on_s)
+    return np.where(in_burst, _waveform_v(setting, since_burst), idle_v)
