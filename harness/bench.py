@@ -20,14 +20,19 @@ from instruments.clock import Clock, MonotonicClock
 from instruments.keysight_33500b import Keysight33500B
 from instruments.keysight_34461a import Keysight34461A
 from instruments.keysight_e3634a import KeysightE3634A
+from instruments.keysight_e36312a import KeysightE36312A
 from instruments.keysight_infiniivision import KeysightInfiniiVision
 from instruments.labjack_t7 import LabJackT7, load_ljm
 from instruments.protocols import InstrumentIdentity
+from instruments.rigol_dp832 import RigolDP832
 from instruments.rigol_ds1000z import RigolDs1000z
 
 SCPI_DRIVERS = {"keysight_34461a": Keysight34461A, "keysight_33500b": Keysight33500B,
                 "keysight_e3634a": KeysightE3634A, "rigol_ds1000z": RigolDs1000z,
-                "keysight_infiniivision": KeysightInfiniiVision}
+                "keysight_infiniivision": KeysightInfiniiVision, "keysight_34465a": Keysight34461A,
+                "keysight_33600a": Keysight33500B, "rigol_dp832": RigolDP832, "keysight_e36312a": KeysightE36312A}
+# The E3634A has one output and its driver takes no channel.
+SINGLE_OUTPUT = ("keysight_e3634a",)
 # Scopes wait for their trigger on the bench clock (virtual on the simulated bench).
 CLOCKED = ("rigol_ds1000z", "keysight_infiniivision")
 
@@ -81,11 +86,13 @@ class Bench:
             self.safety.add(f"{name}: DUT call cleared", lambda n=name: self.dut.reset(n))
         for name, p in ports.items():
             if isinstance(p, FxoPort):
-                self.safety.add(f"{name}: ring source off",
-                                lambda g=self.instruments[p.ringer.generator]: g.set_output(False))
+                generator = self.instruments[p.ringer.generator]
+                self.safety.add(f"{name}: ring source off", lambda g=generator: g.set_output(False),
+                                recover=generator.reconnect)
         for name, p in ports.items():
             if isinstance(p, FxoPort):
-                self.safety.add(f"{name}: battery off", lambda s=self.instruments[p.battery.supply]: s.set_output(False))
+                supply = self.instruments[p.battery.supply]
+                self.safety.add(f"{name}: battery off", lambda s=supply: s.set_output(False), recover=supply.reconnect)
         for name, p in ports.items():
             if isinstance(p, FxsPort):
                 for ref in [p.hook_relay, *p.ren_relays, *([p.long_loop.relay] if p.long_loop else [])]:
@@ -113,8 +120,11 @@ def _driver_options(config: BenchFile, name: str, clock: Clock) -> dict:
 
 
 def _channel(config: BenchFile, instrument: str) -> dict:
-    """The generator channel the ring source uses (the bench file allows one per generator)."""
+    """The output a generator or supply drives (the bench file allows one per instrument)."""
+    if config.instruments[instrument].driver in SINGLE_OUTPUT:
+        return {}
     channels = {p.ringer.channel for p in config.ports.values() if isinstance(p, FxoPort) and p.ringer.generator == instrument}
+    channels |= {p.battery.channel for p in config.ports.values() if isinstance(p, FxoPort) and p.battery.supply == instrument}
     return {"channel": channels.pop()} if channels else {}
 
 

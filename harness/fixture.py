@@ -20,10 +20,17 @@ DRIVERS: dict[str, str] = {
     "keysight_34461a": "voltmeter",
     "keysight_33500b": "generator",
     "keysight_e3634a": "supply",
+    "keysight_34465a": "voltmeter",
+    "keysight_33600a": "generator",
+    "rigol_dp832": "supply",
+    "keysight_e36312a": "supply",
     "labjack_t7": "daq",
     "rigol_ds1000z": "scope",
     "keysight_infiniivision": "scope",
 }
+# Output channels of the sources (a model of a family with fewer is refused when it is opened).
+OUTPUT_CHANNELS = {"keysight_e3634a": 1, "rigol_dp832": 3, "keysight_e36312a": 3,
+                   "keysight_33500b": 2, "keysight_33600a": 2}
 # The most either scope family shows on screen at its largest V/div (10 V/div x 8 divisions),
 # in volts at the input connector: beyond it a capture clips whatever the settings.
 SCOPE_SCREEN_PEAK_V = 40.0
@@ -151,7 +158,7 @@ class Battery(_Strict):
     """The bench's battery feed for an FXO port: a supply through feed resistors."""
 
     supply: str
-    channel: Literal[1] = 1  # the E3634A has one output
+    channel: int = Field(default=1, ge=1)  # E3634A: 1; DP832 and E36312A: 1-3
     feed_ohm: float = Field(gt=0)
 
 
@@ -159,7 +166,7 @@ class Ringer(_Strict):
     """The bench's ring source: a generator channel through a ring amplifier of the given gain."""
 
     generator: str
-    channel: Literal[1, 2] = 1
+    channel: int = Field(default=1, ge=1)  # 33500B/33600A: 1 or 2
     amplifier_gain: float = Field(gt=0)
 
 
@@ -327,11 +334,18 @@ class Bench(_Strict):
                     if conn.upper() in used:
                         raise ValueError(f"{field_name}: {conn} already drives {used[conn.upper()]}")
                     used[conn.upper()] = field_name
-                others = {p.ringer.channel for p in self.ports.values()
-                          if isinstance(p, FxoPort) and p.ringer.generator == port.ringer.generator}
-                if len(others) > 1:
-                    raise ValueError(f"{where}.ringer.channel: one generator serves one ring source "
-                                     f"({port.ringer.generator} is used on channels {sorted(others)})")
+                for field_name, what in (("battery", "battery feed"), ("ringer", "ring source")):
+                    inst, channel = _source(port, field_name)
+                    outputs = OUTPUT_CHANNELS[self.instruments[inst].driver]
+                    if channel > outputs:
+                        raise ValueError(f"{where}.{field_name}.channel: {inst} ({self.instruments[inst].driver}) "
+                                         f"has {'one output' if outputs == 1 else f'outputs 1-{outputs}'}")
+                    # One driver session per instrument drives one output.
+                    others = {_source(p, field_name)[1] for p in self.ports.values()
+                              if isinstance(p, FxoPort) and _source(p, field_name)[0] == inst}
+                    if len(others) > 1:
+                        raise ValueError(f"{where}.{field_name}.channel: one {inst} serves one {what} "
+                                         f"(it is used on channels {sorted(others)})")
             # Overrange: the worst the jig is rated for must stay inside each input's range.
             v_in = self.jig.max_line_voltage_v / port.line_voltage.divider
             if v_in > port.line_voltage.range_v:
@@ -404,6 +418,13 @@ class Bench(_Strict):
             raise ValueError(f"{where}: no instrument {name!r} in instruments")
         if DRIVERS[inst.driver] != role:
             raise ValueError(f"{where}: instrument {name!r} is a {inst.driver}, not a {role}")
+
+
+def _source(port: FxoPort, field_name: str) -> tuple[str, int]:
+    """(instrument, channel) of an FXO port's battery feed or ring source."""
+    if field_name == "battery":
+        return port.battery.supply, port.battery.channel
+    return port.ringer.generator, port.ringer.channel
 
 
 def _where(loc: tuple) -> str:

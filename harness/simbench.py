@@ -22,13 +22,17 @@ from instruments.sim.fxs_dut import SlicParams
 from instruments.sim.jig import FxoJig, FxsJig
 from instruments.sim.ljm import SimT7, sim_ljm
 from instruments.sim.model import SimModel
-from instruments.sim.scpi_instruments import SimDmm34461a, SimGenerator33500b, SimSupplyE3634a
+from instruments.sim.scpi_instruments import (SimDmm34461a, SimDmm34465a, SimGenerator33500b, SimGenerator33600a,
+                                             SimSupplyE3634a)
 from instruments.sim.scope import SimInfiniiVision, SimRigolDs1000z
+from instruments.sim.supplies import SimSupplyDp832, SimSupplyE36312a
 from instruments.sim.scpi_server import ScpiDevice, ScpiFault, ScpiServer
 from instruments.sim.terminals import SimWiring, SourceSetting, SupplyLoad, SupplySetting
 
 SCPI_SIMULATORS = {"keysight_34461a": SimDmm34461a, "keysight_33500b": SimGenerator33500b,
                    "rigol_ds1000z": SimRigolDs1000z, "keysight_infiniivision": SimInfiniiVision,
+                   "keysight_34465a": SimDmm34465a, "keysight_33600a": SimGenerator33600a,
+                   "rigol_dp832": SimSupplyDp832, "keysight_e36312a": SimSupplyE36312a,
                    "keysight_e3634a": SimSupplyE3634a}
 
 

@@ -75,10 +75,10 @@ class ScpiInstrument:
                  resource_manager: pyvisa.ResourceManager | None = None, resource=None):
         self.address = address
         self.name = name or type(self).__name__
+        self._resource_manager = resource_manager
+        self._handed_in = resource is not None
         self._resource = resource if resource is not None else self._open(resource_manager)
-        self._resource.read_termination = "\n"
-        self._resource.write_termination = "\n"
-        self._resource.timeout = timeout_ms
+        self._set_up_session(timeout_ms)
         try:
             self.identity = self._identify()
             self._send("*CLS")
@@ -86,6 +86,27 @@ class ScpiInstrument:
         except BaseException:
             self.close()
             raise
+
+    def _set_up_session(self, timeout_ms: int) -> None:
+        self._resource.read_termination = "\n"
+        self._resource.write_termination = "\n"
+        self._resource.timeout = timeout_ms
+
+    def reconnect(self) -> None:
+        """Open a new session after the instrument dropped the connection, and check it is still
+        the same instrument. Used to make the bench safe; the test that saw the drop stays a
+        bench fault."""
+        if self._handed_in:
+            raise BenchFault(self.name, self.address, "reconnect", "a session handed in cannot be reopened")
+        timeout_ms = self._resource.timeout
+        self.close()
+        self._resource = self._open(self._resource_manager)
+        self._set_up_session(timeout_ms)
+        identity = self._identify()
+        if identity != self.identity:
+            raise BenchFault(self.name, self.address, "*IDN?", f"after reconnecting answers as {identity}, "
+                                                               f"was {self.identity}")
+        self._send("*CLS")
 
     def _open(self, resource_manager: pyvisa.ResourceManager | None):
         try:

@@ -34,7 +34,7 @@ BAD_BENCHES = [
     ("relay wired twice", ("ren_relays: [daq:FIO1]", "ren_relays: [daq:FIO0]"),
      "ports.fxs1.ren_relays[0]: daq:FIO0 is already wired to ports.fxs1.hook_relay"),
     ("single-output supply", ("battery: {supply: psu, channel: 1", "battery: {supply: psu, channel: 2"),
-     "ports.fxo1.battery.channel: Input should be 1"),
+     "ports.fxo1.battery.channel: psu (keysight_e3634a) has one output"),
     ("unknown simulation port", ("    fxo1: {}      # DAA", "    fxo9: {}      # DAA"), "simulation.ports.fxo9: no port 'fxo9' in ports"),
     ("unknown model parameter", ("fxs1: {}      # SLIC", "fxs1: {ring_vrmss: 30}      # SLIC"),
      "simulation.ports.fxs1.ring_vrmss: not a parameter of the simulated FXS port (see instruments.sim.fxs_dut.SlicParams)"),
