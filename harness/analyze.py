@@ -22,6 +22,8 @@ import numpy as np
 
 from harness.dsp import levels, tones
 from harness.dsp.cadence import cadence_intervals, match_cadence, segments
+from harness.dsp.callerid import CallerIdMessage, alert_signals, callerid_bursts, dtmf_clip_messages
+from harness.dsp.dtmf import detect_dtmf
 from harness.dsp.ringing import ring_burst
 from harness.dsp.waveform import Waveform
 from harness.recording import RecordingError, read_recording
@@ -99,11 +101,42 @@ def analyze_cadence(w: Waveform, args: argparse.Namespace) -> Iterator[Finding]:
                       max_error_ms=match.max_error_ms)
 
 
+def analyze_dtmf(w: Waveform, args: argparse.Namespace) -> Iterator[Finding]:
+    for digit in detect_dtmf(w, impedance_ohm=args.impedance):
+        yield finding("digit", digit)
+
+
+def caller_id_message(message: CallerIdMessage | None) -> dict | None:
+    """A decoded message as the user reads it: type, checksum verdict, parameters by name."""
+    if message is None:
+        return None
+    return {"type": message.kind, "checksum_ok": message.checksum_ok, "raw": message.raw.hex(),
+            "parameters": {p.name: jsonable(p.value) for p in message.parameters}}
+
+
+def analyze_callerid(w: Waveform, args: argparse.Namespace) -> Iterator[Finding]:
+    for alert in alert_signals(w, impedance_ohm=args.impedance):
+        yield finding("alert", alert)
+    if args.standard == "dtmf":
+        for clip in dtmf_clip_messages(w, impedance_ohm=args.impedance):
+            yield finding("dtmf_clip", clip)
+        return
+    for burst in callerid_bursts(w, impedance_ohm=args.impedance):
+        fields = jsonable(burst)
+        fields["message"] = caller_id_message(burst.message)
+        if args.standard and burst.standard != args.standard:
+            fields["note"] = f"the burst is {burst.standard} FSK, not the expected {args.standard}"
+        yield {"finding": "burst", **fields}
+
+
 ANALYSES: dict[str, tuple[Callable[[Waveform, argparse.Namespace], Iterable[Finding]], str]] = {
     "levels": (analyze_levels, "DC, AC and true RMS, peak, crest factor, dBm and dBm0"),
     "tones": (analyze_tones, "frequency and level of each tone component, and what else is in the band"),
     "ringing": (analyze_ringing, "ring burst: Vrms, DC offset, frequency, crest factor, THD"),
     "cadence": (analyze_cadence, "on/off segments, and each interval against --pattern"),
+    "dtmf": (analyze_dtmf, "each digit: start, end, both frequencies, levels and twist"),
+    "callerid": (analyze_callerid, "alert tones and each FSK burst (timing, level, seizure, message) "
+                                   "or DTMF caller ID with --standard dtmf"),
 }
 
 
@@ -148,6 +181,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="band searched for tones when --freqs is not given (default 200,3400)")
     parser.add_argument("--pattern", type=_numbers, metavar="MS[,MS...]",
                         help="expected cadence, on and off alternately from an on interval, e.g. 400,200,400,2000")
+    parser.add_argument("--standard", choices=("bell202", "v23", "dtmf"),
+                        help="caller ID: the FSK standard expected (found from the mark frequency when not "
+                             "given), or dtmf for DTMF caller ID")
     parser.set_defaults(run=run)
 
 

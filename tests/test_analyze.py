@@ -12,6 +12,8 @@ import pytest
 from scipy.io import wavfile
 
 from harness.cli import main
+from harness.dsp.callerid import CallTime, callerid_signal, dtmf_clip_digits, etsi_call_setup, mdmf
+from harness.dsp.dtmf import dtmf_signal
 from harness.recording import RecordingError, read_recording
 
 FS = 8000
@@ -139,3 +141,46 @@ def test_the_installed_command_prints_json_lines(tmp_path):
                           capture_output=True, text=True, check=True)
     kinds = [json.loads(line)["finding"] for line in done.stdout.splitlines()]
     assert kinds == ["tone", "tone", "purity"]
+
+
+def test_dtmf_digits_from_a_48k_recording(tmp_path, capsys):
+    w = dtmf_signal("5A#", sample_rate_hz=48_000, on_ms=60, off_ms=70, level_dbm=-10, twist_db=-3)
+    path = tmp_path / "dtmf.wav"
+    wavfile.write(path, 48_000, w.samples.astype(np.float32))
+    status, findings, _ = run_cli(capsys, "dtmf", str(path))
+    assert status == 0
+    assert [f["digit"] for f in findings] == ["5", "A", "#"]
+    assert all(abs(f["duration_ms"] - 60) < 2 and abs(f["twist_db"] - (-3)) < 0.2 for f in findings)
+
+
+def test_caller_id_burst_with_its_message_and_a_bad_checksum_said_so(tmp_path, capsys):
+    good = callerid_signal(mdmf(number="8005551212", name="JOHN DOE", when=CallTime(3, 24, 9, 2)))
+    bad = callerid_signal(mdmf(number="8005551212", corrupt_checksum=True))
+    path = tmp_path / "cid.wav"
+    wavfile.write(path, FS, np.concatenate([good.samples, bad.samples]).astype(np.float32))
+    status, findings, _ = run_cli(capsys, "callerid", str(path), "--standard", "bell202")
+    assert status == 0
+    first, second = [f for f in findings if f["finding"] == "burst"]
+    assert first["status"] == "ok" and first["message"]["checksum_ok"] is True
+    assert first["message"]["parameters"]["number"] == "8005551212"
+    assert first["message"]["parameters"]["name"] == "JOHN DOE"
+    assert first["seizure_bits"] >= 298 and "note" not in first
+    assert second["status"] == "bad checksum" and second["message"]["checksum_ok"] is False
+
+
+def test_caller_id_in_the_other_standard_is_noted(tmp_path, capsys):
+    w = callerid_signal(etsi_call_setup(number="0123456789"), standard="v23")
+    path = tmp_path / "v23.wav"
+    wavfile.write(path, FS, w.samples.astype(np.float32))
+    status, [burst], _ = run_cli(capsys, "callerid", str(path), "--standard", "bell202")
+    assert burst["standard"] == "v23" and burst["message"]["parameters"]["number"] == "0123456789"
+    assert burst["note"] == "the burst is v23 FSK, not the expected bell202"
+
+
+def test_dtmf_caller_id(tmp_path, capsys):
+    w = dtmf_signal(dtmf_clip_digits(number="0612345678", framing="A..C"), on_ms=70, off_ms=70)
+    path = tmp_path / "clip.wav"
+    wavfile.write(path, FS, w.samples.astype(np.float32))
+    status, [clip], _ = run_cli(capsys, "callerid", str(path), "--standard", "dtmf")
+    assert status == 0
+    assert clip["number"] == "0612345678" and clip["complete"] is True
