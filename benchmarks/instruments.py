@@ -12,7 +12,10 @@ LabJack T7: the driver's stream loop (LabJackT7.stream, as the roles use it) on 
 in scans per wall second: end to end (driver + labjack.ljm wrapper + simulated device), and the
 driver alone (the time outside ljm.eStreamRead), against the scan rate it must sustain.
 
-    .venv/bin/python benchmarks/instruments.py [--bench fixtures/sim.yaml] [--repeat 300]
+    .venv/bin/python benchmarks/instruments.py [--bench PATH ...] [--repeat 300]
+
+By default it runs on fixtures/sim.yaml and fixtures/sim-families.yaml, which between them hold
+every family tipring drives.
 
 A new driver is one line in CASES, naming its instrument in the bench file (a bench whose
 simulation serves it, given with --bench); cases whose instrument the bench lacks are listed as
@@ -34,26 +37,30 @@ from typing import Callable
 # `instruments` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+import numpy as np  # noqa: E402
 import pyvisa  # noqa: E402
 
-from harness.bench import SCPI_DRIVERS  # noqa: E402
+from harness.bench import CLOCKED, SCPI_DRIVERS  # noqa: E402
 from harness.fixture import load_bench  # noqa: E402
 from harness.simbench import SimulatedBench  # noqa: E402
 from instruments.labjack_t7 import LabJackT7  # noqa: E402
 from instruments.protocols import AnalogInput  # noqa: E402
+from instruments.sim.ljm import sustained_stream_rate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class Case:
-    """One driver operation: the bench file's instrument, what is shown, the call, and keyword
-    arguments for the driver's constructor (e.g. {"channel": 2})."""
+    """One driver operation: the bench file's instrument, what is shown, the call, keyword
+    arguments for the driver's constructor (e.g. {"channel": 2}), and the driver it needs (when
+    the operation is one only that family has)."""
 
     instrument: str
     operation: str
     run: Callable[[object], object]
     options: dict = field(default_factory=dict)
+    driver: str | None = None
 
 
 CASES = [
@@ -65,6 +72,16 @@ CASES = [
     Case("gen", "set_output(False)", lambda gen: gen.set_output(False)),
     Case("psu", "set_voltage(48)", lambda psu: psu.set_voltage(48.0)),
     Case("psu", "measure_voltage()", lambda psu: psu.measure_voltage()),
+    Case("aux", "set_voltage(12)", lambda psu: psu.set_voltage(12.0)),
+    Case("aux", "measure_current()", lambda psu: psu.measure_current()),
+    Case("aux2", "set_voltage(5)", lambda psu: psu.set_voltage(5.0)),
+    Case("aux2", "measure_voltage()", lambda psu: psu.measure_voltage()),
+    # Channel 1 of sim-families.yaml's 33600A is free (its ring source is channel 2).
+    Case("gen", "burst off, set_arb(8000 points)",
+         lambda gen: (gen.set_burst(None), gen.set_arb(0.5 * np.sin(np.arange(8000) * 0.1), 8000.0)),
+         {"channel": 1}, driver="keysight_33600a"),
+    Case("scope", "setup_channel(1, 0.5 V/div)", lambda scope: scope.setup_channel(1, 0.5)),
+    Case("scope", "set_timebase(10 ms/div)", lambda scope: scope.set_timebase(0.01)),
 ]
 
 # (inputs, scan rate Hz, chunk s): the roles' captures (2 inputs at 8 kHz in 20 ms chunks), and the
@@ -130,14 +147,15 @@ def scpi_case(case: Case, sim: SimulatedBench, config, rm: pyvisa.ResourceManage
     driver_class = SCPI_DRIVERS[inst.driver]
     address = sim.addresses[case.instrument]
     recorder = TrafficRecorder(open_session(rm, address, inst.timeout_ms))
-    with driver_class(address, case.instrument, resource=recorder, **case.options) as recording:
+    options = {**case.options, **({"clock": sim.clock} if inst.driver in CLOCKED else {})}
+    with driver_class(address, case.instrument, resource=recorder, **options) as recording:
         case.run(recording)  # the state the timed calls start from
         del recorder.traffic[:]
         case.run(recording)
         traffic = list(recorder.traffic)
     session = open_session(rm, address, inst.timeout_ms)
     driver_s, raw_s, checks_s = [], [], []
-    with driver_class(address, case.instrument, resource=session, **case.options) as driver:
+    with driver_class(address, case.instrument, resource=session, **options) as driver:
         gc.disable()  # a collection landing in one sample and not the other would be noise
         try:
             for i in range(repeat):
@@ -192,32 +210,42 @@ def stream_case(sim: SimulatedBench, config, inputs_n: int, rate_hz: float, chun
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bench", default=str(ROOT / "fixtures" / "sim.yaml"), help="a simulated bench file")
+    parser.add_argument("--bench", action="append", help="a simulated bench file (repeatable; default: "
+                                                              "fixtures/sim.yaml and fixtures/sim-families.yaml)")
     parser.add_argument("--repeat", type=int, default=300, help="samples per median (default 300)")
     args = parser.parse_args()
-    config = load_bench(args.bench)
-    if not config.simulated:
-        parser.error(f"{args.bench}: not a simulated bench")
-    sim = SimulatedBench(config, Path(args.bench))
+    benches = args.bench or [str(ROOT / "fixtures" / "sim.yaml"), str(ROOT / "fixtures" / "sim-families.yaml")]
+    print(f"SCPI drivers over pyvisa-py on the simulators, median of {args.repeat}; raw = the same")
+    print("traffic through a bare pyvisa session; exch = exchanges, chk = of them SYST:ERR? checks;")
+    print("added = the driver's own cost; checks = what the SYST:ERR? round trips take of the raw time.")
+    print(f"{'driver':22} {'operation':27} {'exch':>4} {'chk':>3} {'raw ms':>7} {'driver ms':>9} "
+          f"{'added':>7} {'added us':>8} {'checks ms':>9} {'checks %':>8}")
+    for path in benches:
+        config = load_bench(path)
+        if not config.simulated:
+            parser.error(f"{path}: not a simulated bench")
+        sim = SimulatedBench(config, Path(path))
+        sim.start()
+        try:
+            rm = pyvisa.ResourceManager("@py")
+            for case in CASES:
+                inst = config.instruments.get(case.instrument)
+                if inst is None or case.driver not in (None, inst.driver):
+                    continue
+                r = scpi_case(case, sim, config, rm, args.repeat)
+                added = (r["driver"] - r["raw"]) / r["raw"] * 100
+                checks_s = r["checks_s"]
+                print(f"{config.instruments[case.instrument].driver:22} {case.operation:27} {r['exchanges']:4d} "
+                      f"{r['checks']:3d} {r['raw'] * 1e3:7.3f} {r['driver'] * 1e3:9.3f} {added:+6.1f}% "
+                      f"{(r['driver'] - r['raw']) * 1e6:+8.1f} {checks_s * 1e3:9.3f} "
+                      f"{checks_s / r['raw'] * 100:7.0f}%")
+        finally:
+            sim.stop()
+    print()
+    config = load_bench(benches[0])
+    sim = SimulatedBench(config, Path(benches[0]))
     sim.start()
     try:
-        rm = pyvisa.ResourceManager("@py")
-        print(f"SCPI drivers over pyvisa-py on the simulators, median of {args.repeat}; raw = the same")
-        print("traffic through a bare pyvisa session; exch = exchanges, chk = of them SYST:ERR? checks;")
-        print("added = the driver's own cost; checks = what the SYST:ERR? round trips take of the raw time.")
-        print(f"{'instrument':10} {'operation':24} {'exch':>4} {'chk':>3} {'raw ms':>7} {'driver ms':>9} "
-              f"{'added':>7} {'added us':>8} {'checks ms':>9} {'checks %':>8}")
-        for case in CASES:
-            if case.instrument not in config.instruments:
-                print(f"{case.instrument:10} {case.operation:24} skipped: not on bench {config.bench.name!r}")
-                continue
-            r = scpi_case(case, sim, config, rm, args.repeat)
-            added = (r["driver"] - r["raw"]) / r["raw"] * 100
-            checks_s = r["checks_s"]
-            print(f"{case.instrument:10} {case.operation:24} {r['exchanges']:4d} {r['checks']:3d} "
-                  f"{r['raw'] * 1e3:7.3f} {r['driver'] * 1e3:9.3f} {added:+6.1f}% "
-                  f"{(r['driver'] - r['raw']) * 1e6:+8.1f} {checks_s * 1e3:9.3f} {checks_s / r['raw'] * 100:7.0f}%")
-        print()
         print(f"LabJack T7 stream through the driver on the simulated T7, {STREAM_BENCH_S:g} bench s each;")
         print("x real time = scans per wall second / scan rate (>= 1: keeps up without backlog).")
         print(f"{'inputs':>6} {'rate Hz':>8} {'chunk s':>7} {'end-to-end scans/s':>18} {'x real time':>11} "
@@ -230,6 +258,14 @@ def main() -> None:
                   f"{r['scans'] / driver_s:19.0f} {r['scans'] / driver_s / rate_hz:11.1f}")
     finally:
         sim.stop()
+    print()
+    print("LabJack T7 stream in real time: the simulated T7 fills its buffer on the wall clock and the")
+    print("driver must keep up (a backlog that would lose data is a bench fault, so a row is a pass).")
+    print(f"{'inputs':>6} {'rate Hz':>8} {'chunk s':>7} {'sustainable scans/s':>19} {'x needed':>8}")
+    for inputs_n, rate_hz, chunk_s in [(2, 8000.0, 0.02), (2, 50_000.0, 0.0005)]:
+        r = sustained_stream_rate(scan_rate_hz=rate_hz, inputs=inputs_n, chunk_s=chunk_s, duration_s=1.0)
+        print(f"{inputs_n:6d} {rate_hz:8.0f} {chunk_s:7.4f} {r.sustainable_scans_per_s:19.0f} "
+              f"{r.sustainable_scans_per_s / rate_hz:8.1f}")
 
 
 if __name__ == "__main__":

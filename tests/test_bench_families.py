@@ -1,8 +1,8 @@
 """Every instrument family tipring drives, assembled into a bench from a bench file.
 
-The default simulated bench uses one model of each role; these benches swap in the other
-families (34465A, 33600A, DP832, E36312A, InfiniiVision) and show that the bench file, the
-bench assembly, the simulators and the drivers fit together end to end.
+The default simulated bench uses one model of each role; fixtures/sim-families.yaml swaps in
+the other families (34465A, 33600A, DP832, E36312A, InfiniiVision) and shows that the bench
+file, the bench assembly, the simulators and the drivers fit together end to end.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from harness.fixture import FixtureError, load_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM = (ROOT / "fixtures" / "sim.yaml").read_text()
+FAMILIES = ROOT / "fixtures" / "sim-families.yaml"
 
 
 def variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
@@ -30,29 +31,17 @@ def variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
     return path
 
 
-OTHER_FAMILIES = (
-    ("dmm: {driver: keysight_34461a", "dmm: {driver: keysight_34465a"),
-    ("gen: {driver: keysight_33500b", "gen: {driver: keysight_33600a"),
-    ("scope: {driver: rigol_ds1000z", "scope: {driver: keysight_infiniivision"),
-    ("  daq: {driver: labjack_t7", "  aux: {driver: rigol_dp832, address: sim}\n"
-                                   "  aux2: {driver: keysight_e36312a, address: sim}\n  daq: {driver: labjack_t7"),
-    ("ringer: {generator: gen, channel: 1", "ringer: {generator: gen, channel: 2"),
-)
-
-
-def test_bench_check_opens_every_family_and_the_instruments_agree(tmp_path, capsys):
-    path = variant(tmp_path, *OTHER_FAMILIES)
-    assert cli.main(["bench", "check", "--bench", str(path)]) == 0
+def test_bench_check_opens_every_family_and_the_instruments_agree(capsys):
+    assert cli.main(["bench", "check", "--bench", str(FAMILIES)]) == 0
     out = capsys.readouterr().out
     for model in ("34465A", "33622A", "DSO", "DP832", "E36312A", "LabJack T7", "E3634A"):
         assert model in out, model
     assert "line_voltage_agreement" in out and ": pass" in out
 
 
-def test_the_fxo_plans_pass_on_a_33600a_ringing_from_channel_2_and_a_34465a(tmp_path):
-    path = variant(tmp_path, *OTHER_FAMILIES)
+def test_the_fxo_plans_pass_on_a_33600a_ringing_from_channel_2_and_a_34465a():
     done = subprocess.run([sys.executable, "-m", "pytest", "testplans", "-p", "no:cacheprovider", "-q",
-                           "--bench", str(path), "-k", "fxo or on_hook"], cwd=ROOT, capture_output=True, text=True)
+                           "--bench", str(FAMILIES), "-k", "fxo or on_hook"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "4 passed" in done.stdout.splitlines()[-1]
 
