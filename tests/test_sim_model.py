@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from scipy.optimize import curve_fit
 
+from harness.dsp.callerid import callerid_bursts
+from harness.dsp.waveform import Waveform
 from instruments.sim.clock import VirtualClock
 from instruments.sim.fxo_dut import DaaParams
 from instruments.sim.fxs_dut import SlicParams
@@ -280,6 +282,56 @@ def test_ringing_into_one_ren_voltage_frequency_and_cadence():
     assert names(bench.fxs.events())[:4] == ["ringing_start", "ring_on", "ring_off", "ring_on"]
     bench.fxs.stop_ringing()
     assert bench.fxs.state == "idle"
+
+
+def caller_id_on_the_line(bench: Bench, t0: float, t1: float):
+    t = np.arange(t0, t1, 1 / 16_000)
+    return callerid_bursts(Waveform(bench.wiring.dmm_inputs["dmm1"](t), 16_000.0, start_s=t0))
+
+
+@pytest.mark.parametrize("standard, fmt", [("bell202", "mdmf"), ("bell202", "sdmf"), ("v23", "etsi")])
+def test_caller_id_follows_the_first_ring_in_the_provisioned_standard(standard, fmt):
+    bench = Bench(slic=SlicParams(caller_id_standard=standard, caller_id_format=fmt))
+    bench.relay("FIO1", True)
+    bench.fxs.ring("8005551212", "JOHN DOE")
+    bench.sleep(6.5)
+    [burst] = caller_id_on_the_line(bench, 0.0, 6.5)
+    assert burst.standard == standard and burst.status == "ok"
+    assert burst.message.number == "8005551212"
+    assert burst.message.name == (None if fmt == "sdmf" else "JOHN DOE")
+    assert burst.start_s == pytest.approx(2.0 + 0.6, abs=1e-3)  # caller_id_delay_ms after the first ring
+    assert (burst.seizure_bits, burst.mark_bits) == (299, 181)  # the seizure's last 1 reads as mark
+    caller_id = [t for t, name in bench.fxs.events() if name.startswith("caller_id")]
+    assert caller_id[0] == pytest.approx(2.6) and caller_id[1] == pytest.approx(burst.end_s, abs=1e-3)
+
+
+def test_caller_id_level_is_stated_into_900_ohm_from_900_ohm():
+    bench = Bench()
+    bench.relay("FIO1", True)
+    bench.fxs.ring("8005551212")
+    bench.sleep(6.5)
+    [burst] = caller_id_on_the_line(bench, 0.0, 6.5)
+    # -13.5 dBm into 900 ohm is 0.2 Vrms; behind 900 ohm the emf is 0.4 Vrms, which 1 REN
+    # (6930 ohm + 8 uF), the 2 Mohm divider and the DMM divide down with the 910 ohm source + sense.
+    load = parallel(abs(ren_ohm(1.0, 1700.0)), DIVIDER_OHM, DMM_OHM)
+    expected_vrms = 2 * math.sqrt(10 ** (-13.5 / 10) * 1e-3 * 900) * load / (load + 900 + SENSE_OHM)
+    assert burst.level_dbm == pytest.approx(dbm600(expected_vrms), abs=0.2)
+
+
+def test_no_caller_no_caller_id_and_stopping_the_call_stops_the_burst():
+    bench = Bench()
+    bench.relay("FIO1", True)
+    bench.fxs.ring()
+    bench.sleep(6.5)
+    assert caller_id_on_the_line(bench, 0.0, 6.5) == []
+    bench.fxs.stop_ringing()
+    start = bench.clock.now()
+    bench.fxs.ring("8005551212")
+    bench.sleep(2.7)  # 100 ms into the burst
+    bench.fxs.stop_ringing()
+    bench.sleep(1.0)
+    assert all(b.status != "ok" for b in caller_id_on_the_line(bench, start, start + 3.7))
+    assert "caller_id_end" not in names(bench.fxs.events())[-3:]
 
 
 def test_ringing_with_dc_offset_and_region_settings():

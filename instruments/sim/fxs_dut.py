@@ -10,6 +10,10 @@ States:
     off_hook   off-hook qualified; dial tone follows after dial_tone_delay_ms.
     dial_tone  battery feed with the dial-tone frequencies superimposed, each at
                dial_tone_level_dbm into 600 ohm, from a source of ac_source_ohm.
+    caller ID  (on-hook, Type 1, "after the first ring") when a ring() names the caller: once
+               the first burst ends, caller_id_delay_ms later the port sends an FSK burst in
+               caller_id_standard (seizure, mark, then the caller_id_format message) at
+               caller_id_level_dbm into 900 ohm from a 900 ohm source, during the ring-off.
     talk       off-hook after a ring trip (answered call): battery feed, no tone.
 
 Hook detection follows the loop's DC current through a comparator (off-hook at
@@ -35,6 +39,7 @@ from enum import Enum
 
 import numpy as np
 
+from harness.dsp.callerid import CallTime, callerid_signal, etsi_call_setup, mdmf, sdmf
 from instruments.sim.jig import FxsJig
 from instruments.sim.line import FxsLine, LineDrive, Tone, dbm_to_vrms
 from instruments.sim.port import TimedPort
@@ -72,6 +77,14 @@ class SlicParams:
     dial_tone_freqs_hz: tuple[float, ...] = (350.0, 440.0)  # Precise Tone Plan [S60]
     dial_tone_level_dbm: float = -13.0  # per tone, into 600 ohm [S60]
     ac_source_ohm: float = 600.0  # AC impedance, default 600 ohm [S20c]
+    # caller ID after the first ring: Bellcore in North America, ETSI V.23 in Europe (4.3)
+    caller_id_standard: str = "bell202"  # bell202, v23, or none
+    caller_id_format: str = "mdmf"  # sdmf, mdmf (Bellcore) or etsi (ETSI call set-up)
+    caller_id_delay_ms: float = 600.0  # after the first ring ends: Lantiq default afterFirstRing [S9]
+    caller_id_level_dbm: float = -13.5  # into 900 ohm [S90]
+    caller_id_seizure_bits: int = 300  # 30 bytes of 0x55 [S7]
+    caller_id_mark_bits: int = 180  # on-hook [S7]
+    caller_id_corrupt_checksum: bool = False  # a defect: the message does not add up
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ring_cadence_ms", tuple(float(x) for x in self.ring_cadence_ms))
@@ -92,11 +105,31 @@ class SlicParams:
             raise ValueError(f"SlicParams.ring_cadence_ms must be on/off pairs of positive ms, got {cadence}")
         if not self.dial_tone_freqs_hz or min(self.dial_tone_freqs_hz) <= 0:
             raise ValueError(f"SlicParams.dial_tone_freqs_hz must be positive frequencies, got {self.dial_tone_freqs_hz}")
+        if self.caller_id_standard not in ("bell202", "v23", "none"):
+            raise ValueError(f"SlicParams.caller_id_standard must be bell202, v23 or none, got {self.caller_id_standard!r}")
+        if self.caller_id_format not in CALLER_ID_MESSAGES:
+            raise ValueError(f"SlicParams.caller_id_format must be one of {', '.join(CALLER_ID_MESSAGES)}, "
+                             f"got {self.caller_id_format!r}")
+        for name in ("caller_id_delay_ms", "caller_id_seizure_bits", "caller_id_mark_bits"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"SlicParams.{name} must be >= 0, got {getattr(self, name)!r}")
 
 
 # Region settings a gateway accepts from its provisioning; anything else is a hardware property.
 PROVISIONABLE = frozenset({"ring_freq_hz", "ring_cadence_ms", "ring_vrms", "ring_dc_offset_v",
-                           "dial_tone_freqs_hz", "dial_tone_level_dbm"})
+                           "dial_tone_freqs_hz", "dial_tone_level_dbm", "caller_id_standard", "caller_id_format"})
+
+# The message each caller ID format sends for (number, name, time of the call).
+CALLER_ID_MESSAGES = {
+    "sdmf": lambda number, name, when, corrupt: sdmf(number, when, corrupt_checksum=corrupt),
+    "mdmf": lambda number, name, when, corrupt: mdmf(number=number, name=name, when=when, corrupt_checksum=corrupt),
+    "etsi": lambda number, name, when, corrupt: etsi_call_setup(number=number, name=name, when=when,
+                                                               corrupt_checksum=corrupt),
+}
+# The simulated DUT's clock: every call is stamped with this date and time.
+CALLER_ID_TIME = CallTime(month=11, day=27, hour=9, minute=30)
+CALLER_ID_RATE_HZ = 48_000.0  # the burst is synthesised at this rate and interpolated
+CALLER_ID_SOURCE_OHM = 900.0  # Bellcore caller ID source impedance (900 ohm + 2.16 uF) [S90]
 
 
 
@@ -115,12 +148,12 @@ class FxsPort(TimedPort):
     defective DUT), which provision() leaves alone.
 
     Events (see events()): ringing_start, ring_on, ring_off, ringing_stop, ring_trip, off_hook,
-    on_hook, dial_tone_on, dial_tone_off, ring_ignored_off_hook.
+    on_hook, dial_tone_on, dial_tone_off, ring_ignored_off_hook, caller_id_start, caller_id_end.
     """
 
     # Order in which timers due at the same instant fire: a ring trip wins over a cadence edge.
     _PROVISIONABLE = PROVISIONABLE  # provisioned settings take effect at the next ringing or dial tone
-    _TIMER_ORDER = ("debounce", "qualify", "ring_trip", "cadence", "dial_tone")
+    _TIMER_ORDER = ("debounce", "qualify", "ring_trip", "cadence", "dial_tone", "caller_id", "caller_id_end")
 
     def __init__(self, jig: FxsJig, params: SlicParams, overridden: set[str] | frozenset[str] = frozenset(),
                  *, rng: np.random.Generator | None = None, start_s: float = 0.0,
@@ -138,6 +171,8 @@ class FxsPort(TimedPort):
         self._burst_on = False
         self._ring_loop_closed = False
         self._dial_tone_start_s = 0.0
+        self._caller: tuple[str, str | None] | None = None  # (number, name) of the call ringing
+        self._caller_id_emf = None  # the FSK burst's emf while it is being sent
         self.line = FxsLine(jig, self._battery_drive(), self._t, rng)
 
     # ---- DUT control -------------------------------------------------------------------------
@@ -153,8 +188,9 @@ class FxsPort(TimedPort):
             return self._off_hook
 
 
-    def ring(self) -> None:
-        """Start cadenced ringing now (an incoming call). Ignored while the DUT believes off-hook."""
+    def ring(self, caller_number: str | None = None, caller_name: str | None = None) -> None:
+        """Start cadenced ringing now (an incoming call); with caller_number, caller ID follows
+        the first ring. Ignored while the DUT believes off-hook."""
         with self._lock:
             if self._state is SlicState.RINGING:
                 return
@@ -170,6 +206,7 @@ class FxsPort(TimedPort):
             self._ring_edges = 0
             self._burst_on = True
             self._ring_loop_closed = False
+            self._caller = (caller_number, caller_name) if caller_number else None
             self._state = SlicState.RINGING
             self._event("ringing_start")
             self._event("ring_on")
@@ -214,6 +251,17 @@ class FxsPort(TimedPort):
             self._burst_on = self._ring_edges % 2 == 0
             self._event("ring_on" if self._burst_on else "ring_off")
             self._timers["cadence"] = self._cadence_edge_time(self._ring_edges + 1)
+            if self._ring_edges == 1 and self._caller and self._ring_params.caller_id_standard != "none":
+                self._timers["caller_id"] = self._t + self._ring_params.caller_id_delay_ms / 1e3
+            self._update_line()
+        elif timer == "caller_id":
+            duration_s = self._start_caller_id()
+            self._event("caller_id_start")
+            self._timers["caller_id_end"] = self._t + duration_s
+            self._update_line()
+        elif timer == "caller_id_end":
+            self._caller_id_emf = None
+            self._event("caller_id_end")
             self._update_line()
         elif timer == "ring_trip":
             self._event("ring_trip")
@@ -243,8 +291,9 @@ class FxsPort(TimedPort):
             self._event("ring_off")
         self._event("ringing_stop")
         self._burst_on = False
-        self._timers.pop("cadence", None)
-        self._timers.pop("ring_trip", None)
+        for timer in ("cadence", "ring_trip", "caller_id", "caller_id_end"):
+            self._timers.pop(timer, None)
+        self._caller_id_emf = None
 
     def _cadence_edge_time(self, edge: int) -> float:
         """Bench time of the edge-th cadence edge since ringing started (edge 0 = first ring-on),
@@ -253,6 +302,21 @@ class FxsPort(TimedPort):
         cycle, step = divmod(edge, len(cadence_s))
         return self._ring_start_s + cycle * sum(cadence_s) + sum(cadence_s[:step])
 
+    def _start_caller_id(self) -> float:
+        """Synthesise the caller ID burst starting now; returns its duration (s)."""
+        p = self._ring_params
+        number, name = self._caller
+        message = CALLER_ID_MESSAGES[p.caller_id_format](number, name, CALLER_ID_TIME, p.caller_id_corrupt_checksum)
+        burst = callerid_signal(message, p.caller_id_standard, CALLER_ID_RATE_HZ, level_dbm=p.caller_id_level_dbm,
+                                seizure_bits=p.caller_id_seizure_bits, mark_bits=p.caller_id_mark_bits,
+                                lead_ms=0.0, trail_ms=0.0, impedance_ohm=CALLER_ID_SOURCE_OHM)
+        # The level is stated into 900 ohm from a 900 ohm source: the emf is twice that voltage.
+        emf = 2.0 * burst.samples
+        start_s = self._t
+        self._caller_id_emf = lambda t: np.interp((t - start_s) * CALLER_ID_RATE_HZ, np.arange(len(emf)), emf,
+                                                  left=0.0, right=0.0)
+        return len(emf) / CALLER_ID_RATE_HZ
+
     def _battery_drive(self) -> LineDrive:
         p = self.params
         tones = ()
@@ -260,6 +324,9 @@ class FxsPort(TimedPort):
             # emf that puts dial_tone_level_dbm across a 600 ohm load through ac_source_ohm
             emf_vrms = dbm_to_vrms(p.dial_tone_level_dbm) * (p.ac_source_ohm + 600.0) / 600.0
             tones = tuple(Tone(f, emf_vrms, self._dial_tone_start_s) for f in p.dial_tone_freqs_hz)
+        if self._caller_id_emf is not None:
+            return LineDrive(p.voc_v, p.feed_resistance_ohm, p.current_limit_ma / 1e3, tones, CALLER_ID_SOURCE_OHM,
+                             waveform=self._caller_id_emf)
         return LineDrive(p.voc_v, p.feed_resistance_ohm, p.current_limit_ma / 1e3, tones, p.ac_source_ohm)
 
     def _ringing_drive(self) -> LineDrive:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -71,7 +72,9 @@ class LineDrive:
 
     DC: dc_emf_v behind dc_source_ohm, the current limited to current_limit_a (None: no limit).
     AC: the tones behind ac_source_ohm (a SLIC synthesises its AC impedance apart from its DC
-    feed, so the two are solved separately and superposed).
+    feed, so the two are solved separately and superposed), and a voice-band waveform (an FSK
+    caller ID burst): its emf in volts at bench times, solved at waveform_hz, the middle of its
+    band (the jig's loads are flat across a data signal's 1-2 kHz).
     """
 
     dc_emf_v: float
@@ -79,6 +82,8 @@ class LineDrive:
     current_limit_a: float | None = None
     tones: tuple[Tone, ...] = ()
     ac_source_ohm: float = 600.0
+    waveform: Callable[[np.ndarray], np.ndarray] | None = None
+    waveform_hz: float = 1700.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,9 @@ class Segment:
     v_dc: float
     i_dc: float
     tones: tuple[LineTone, ...] = ()
+    waveform: Callable[[np.ndarray], np.ndarray] | None = None  # emf, volts at bench times
+    waveform_v_gain: float = 0.0  # line volts per emf volt
+    waveform_i_gain: float = 0.0  # loop amperes per emf volt
 
     def tone_vrms(self) -> float:
         """RMS volts of the AC part (tones of distinct frequencies add in power)."""
@@ -116,6 +124,10 @@ class Segment:
             phase = 2 * np.pi * tone.freq_hz * (t - tone.t_ref_s)
             v += abs(tone.v_peak) * np.cos(phase + np.angle(tone.v_peak))
             i += abs(tone.i_peak) * np.cos(phase + np.angle(tone.i_peak))
+        if self.waveform is not None:
+            emf = self.waveform(t)
+            v += self.waveform_v_gain * emf
+            i += self.waveform_i_gain * emf
         return v, i
 
 
@@ -259,7 +271,11 @@ class FxsLine(_Line):
             _solve_tone(sine_phasor(tone.emf_vrms), tone.freq_hz, tone.t_ref_s,
                         drive.ac_source_ohm + sense, self.load_admittance(tone.freq_hz))
             for tone in drive.tones)
-        return Segment(t_s, i_dc / g_dc, i_dc, tones)
+        if drive.waveform is None:
+            return Segment(t_s, i_dc / g_dc, i_dc, tones)
+        solved = _solve_tone(1.0, drive.waveform_hz, t_s, drive.ac_source_ohm + sense,
+                             self.load_admittance(drive.waveform_hz))
+        return Segment(t_s, i_dc / g_dc, i_dc, tones, drive.waveform, abs(solved.v_peak), abs(solved.i_peak))
 
 
 @dataclass(frozen=True)
