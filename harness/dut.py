@@ -22,8 +22,9 @@ class DutControl(Protocol):
     def provision(self, profile: Profile) -> None:
         """Configure the DUT for the profile's country (ring cadence, tones)."""
 
-    def ring(self, port: str) -> None:
-        """Start an incoming call on FXS port `port`: the DUT rings it until answered or stopped."""
+    def ring(self, port: str, caller_number: str | None = None, caller_name: str | None = None) -> None:
+        """Start an incoming call on FXS port `port`: the DUT rings it until answered or stopped,
+        presenting the caller (caller ID) when one is given."""
 
     def stop_ringing(self, port: str) -> None: ...
 
@@ -49,12 +50,15 @@ class SimDutControl:
             settings["ring_vrms"] = ring.vrms
         if ring.dc_offset_v is not None:
             settings["ring_dc_offset_v"] = ring.dc_offset_v
+        if profile.signals.caller_id is not None:
+            settings["caller_id_standard"] = profile.signals.caller_id.standard
+            settings["caller_id_format"] = profile.signals.caller_id.format
         for port, kind in self._kinds.items():
             if kind == "fxs":
                 self._model.fxs_port(port).provision(**settings)
 
-    def ring(self, port: str) -> None:
-        self._model.fxs_port(port).ring()
+    def ring(self, port: str, caller_number: str | None = None, caller_name: str | None = None) -> None:
+        self._model.fxs_port(port).ring(caller_number, caller_name)
 
     def stop_ringing(self, port: str) -> None:
         self._model.fxs_port(port).stop_ringing()
@@ -71,16 +75,17 @@ class SimDutControl:
 
 
 class CommandDutControl:
-    """Runs the bench file's shell templates; {port} and {profile} are substituted."""
+    """Runs the bench file's shell templates; {port} and {profile} are substituted, and in `ring`
+    {caller_number} and {caller_name} (empty when the test presents no caller)."""
 
     def __init__(self, spec: CommandControl):
         self._spec = spec
         self._profile = ""
 
-    def _run(self, what: str, template: str | None, port: str = "") -> None:
+    def _run(self, what: str, template: str | None, port: str = "", **fields: str) -> None:
         if template is None:
             return
-        cmd = template.format(port=port, profile=self._profile)
+        cmd = template.format(port=port, profile=self._profile, **fields)
         try:
             done = subprocess.run(shlex.split(cmd), capture_output=True, text=True, timeout=self._spec.timeout_s)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -93,8 +98,8 @@ class CommandDutControl:
         self._profile = profile.name
         self._run("provision", self._spec.provision)
 
-    def ring(self, port: str) -> None:
-        self._run("ring", self._spec.ring, port)
+    def ring(self, port: str, caller_number: str | None = None, caller_name: str | None = None) -> None:
+        self._run("ring", self._spec.ring, port, caller_number=caller_number or "", caller_name=caller_name or "")
 
     def stop_ringing(self, port: str) -> None:
         self._run("stop_ringing", self._spec.stop_ringing, port)

@@ -9,6 +9,7 @@ reason (`FixtureError`).
 from __future__ import annotations
 
 import datetime as dt
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -194,12 +195,28 @@ class Jig(_Strict):
 
 
 class CommandControl(_Strict):
-    """DUT control through shell commands (e.g. an Asterisk originate), with {port} and {profile}."""
+    """DUT control through shell commands (e.g. an Asterisk originate), with {port} and {profile}
+    substituted, and in `ring` also {caller_number} and {caller_name} (the caller ID to present)."""
 
     ring: str
     stop_ringing: str
     provision: str | None = None
     timeout_s: float = 20.0
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> "CommandControl":
+        for name in ("ring", "stop_ringing", "provision"):
+            template = getattr(self, name)
+            allowed = {"port", "profile"} | ({"caller_number", "caller_name"} if name == "ring" else set())
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(template or "") if f is not None}
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc} (write {{{{ and }}}} for literal braces)") from None
+            unknown = sorted(fields - allowed)
+            if unknown:
+                raise ValueError(f"{name}: unknown field {{{unknown[0]}}}; it may use "
+                                 f"{', '.join('{' + a + '}' for a in sorted(allowed))}")
+        return self
 
 
 class Dut(_Strict):
@@ -434,6 +451,8 @@ def _where(loc: tuple) -> str:
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
         elif item in ("FxsPort", "FxoPort", "fxs", "fxo", "function-after[_known_driver(), str]"):
             continue  # pydantic's union tags, not keys the user wrote
+        elif str(item).startswith(("CommandControl", "function-after[_known_fields()")):
+            continue
         else:
             parts.append(str(item))
     return ".".join(parts)
@@ -457,12 +476,16 @@ def load_bench(path: str | Path) -> Bench:
     try:
         return Bench.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # In a union (dut.control: 'sim' or commands) the branch the user meant is the one
+        # that is not a bare literal.
+        errors = [e for e in exc.errors() if not any(str(part).startswith("literal[") for part in e["loc"])]
+        errors = errors or exc.errors()
+        err = errors[0]
         where = _where(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "missing"
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise FixtureError(f"{path}: {where + ': ' if where else ''}{msg}{more}") from None

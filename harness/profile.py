@@ -8,6 +8,7 @@ an FXO port, and the limits of every measurement, each traced to a requirement.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import yaml
@@ -47,6 +48,19 @@ class DialTone(_Strict):
     level_dbm: float  # per frequency, into 600 ohm
 
 
+class CallerId(_Strict):
+    """Caller ID the DUT sends after the first ring, and the test call's caller.
+
+    standard: bell202 (North America) or v23 (ETSI countries); format: sdmf or mdmf (Bellcore)
+    or etsi (ETSI call set-up); number and name: what the test call presents.
+    """
+
+    standard: Literal["bell202", "v23"]
+    format: Literal["sdmf", "mdmf", "etsi"]
+    number: str = Field(pattern=r"^[0-9]{1,20}$")
+    name: str | None = Field(default=None, max_length=15)
+
+
 class FxoLine(_Strict):
     """What the bench applies to an FXO port: battery feed and ringing."""
 
@@ -60,6 +74,7 @@ class Signals(_Strict):
     ring: RingSignal
     dial_tone: DialTone
     fxo_line: FxoLine
+    caller_id: CallerId | None = None
 
 
 class LimitSpec(_Strict):

@@ -138,8 +138,9 @@ class FxsPhoneSide(_Port):
         w = self.capture(0.2).line_v
         return abs(float(np.mean(w.samples))), w.clipped
 
-    def ring(self) -> None:
-        self.dut.ring(self.name)
+    def ring(self, caller_number: str | None = None, caller_name: str | None = None) -> None:
+        """Make the DUT ring this port (an incoming call), presenting the caller when given."""
+        self.dut.ring(self.name, caller_number, caller_name)
 
     def stop_ringing(self) -> None:
         self.dut.stop_ringing(self.name)

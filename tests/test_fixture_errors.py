@@ -83,6 +83,20 @@ def test_bad_profile_is_one_line(tmp_path):
         load_profile("zz")
 
 
+@pytest.mark.parametrize("edit, message", [
+    (("standard: bell202", "standard: bell103"), "signals.caller_id.standard: Input should be 'bell202' or 'v23'"),
+    (('number: "8005551212"', 'number: "800-555-1212"'), "signals.caller_id.number: String should match pattern"),
+])
+def test_a_bad_caller_id_signal_is_one_line(tmp_path, edit, message):
+    text = (ROOT / "testplans" / "profiles" / "us.yaml").read_text()
+    assert text.count(edit[0]) == 1
+    bad = tmp_path / "xx.yaml"
+    bad.write_text(text.replace(*edit))
+    with pytest.raises(FixtureError) as err:
+        load_profile(str(bad))
+    assert str(err.value).startswith(f"{bad}: {message}")
+
+
 def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "testplans", "-p", "no:cacheprovider", *args],
                           cwd=cwd, capture_output=True, text=True, timeout=120)

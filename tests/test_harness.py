@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import re
+
 import pytest
 import yaml
 
@@ -73,13 +75,26 @@ def test_safe_state_runs_every_step_whatever_fails():
 
 def test_command_dut_control_runs_templates(tmp_path):
     log = tmp_path / "calls"
-    ctl = CommandDutControl(CommandControl(ring=f"sh -c 'echo ring {{port}} {{profile}} >> {log}'",
-                                           stop_ringing=f"sh -c 'echo stop {{port}} >> {log}'",
-                                           provision=f"sh -c 'echo provision {{profile}} >> {log}'"))
+    ctl = CommandDutControl(CommandControl(
+        ring=f"sh -c 'echo ring {{port}} {{profile}} from {{caller_number}} {{caller_name}} >> {log}'",
+        stop_ringing=f"sh -c 'echo stop {{port}} >> {log}'",
+        provision=f"sh -c 'echo provision {{profile}} >> {log}'"))
     ctl.provision(load_profile("de"))
     ctl.ring("fxs1")
+    ctl.ring("fxs1", "0301234567", "TIPRING")
     ctl.stop_ringing("fxs1")
-    assert log.read_text().split("\n")[:3] == ["provision de", "ring fxs1 de", "stop fxs1"]
+    assert log.read_text().split("\n")[:4] == ["provision de", "ring fxs1 de from", "ring fxs1 de from 0301234567 TIPRING",
+                                              "stop fxs1"]
+
+
+@pytest.mark.parametrize("field, template, message", [
+    ("stop_ringing", "hangup {caller_number}", "stop_ringing: unknown field {caller_number}; it may use {port}, {profile}"),
+    ("ring", "dial {number}", "ring: unknown field {number}; it may use {caller_name}, {caller_number}, {port}, {profile}"),
+    ("ring", "dial {port", "ring: expected '}' before end of string (write {{ and }} for literal braces)"),
+])
+def test_a_dut_command_template_with_an_unknown_field_is_refused(field, template, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CommandControl(**{"ring": "true", "stop_ringing": "true", field: template})
     bad = CommandDutControl(CommandControl(ring="sh -c 'echo no such channel >&2; exit 3'", stop_ringing="true"))
     with pytest.raises(DutControlError, match=r"DUT control ring: .* exited 3: no such channel$"):
         bad.ring("fxs1")
@@ -204,7 +219,7 @@ def _collected(*args: str) -> list[str]:
 
 def test_markers_ports_and_ini_select_tests(tmp_path):
     everything = _collected()
-    assert len(everything) == 10
+    assert len(everything) == 11
     fxo = _collected("-m", "fxo")
     assert len(fxo) == 3 and all("[fxo1]" in t for t in fxo)
     assert _collected("--port", "fxs1") == [t for t in everything if "[fxs1]" in t]
