@@ -1,4 +1,5 @@
-"""FXS port compliance, seen from the phone side: DC feed, off-hook detection, ringing, dial tone.
+"""FXS port compliance, seen from the phone side: DC feed, off-hook detection, ringing, dial tone,
+caller ID.
 
 Every test records measurements against the active profile's limits (`measure`) and attaches its
 captures with those limits drawn. Nothing here knows whether the bench is real or simulated.
@@ -10,6 +11,7 @@ import allure
 import pytest
 
 from harness.dsp.cadence import cadence_intervals, match_cadence, segments
+from harness.dsp.callerid import callerid_bursts
 from harness.dsp.edges import first_crossing_s, tone_onset_s
 from harness.dsp.ringing import ring_burst
 from harness.dsp.tones import tone_components
@@ -21,8 +23,9 @@ SETTLE_S = 0.2  # capture this long before acting, so the edge lies inside the c
 EDGE_TRIM_S = 0.05  # analyse a ring burst away from its switching transients
 
 
-def ring_capture(fxs, profile, cycles: float):
-    """Ring the port into the profile's REN load and capture `cycles` cadence periods."""
+def ring_capture(fxs, profile, cycles: float, caller=None):
+    """Ring the port into the profile's REN load and capture `cycles` cadence periods; with a
+    caller (the profile's caller_id signal) the call presents its number and name."""
     ring = profile.signals.ring
     fxs.set_ren_load(ring.load_ren)
     period_s = sum(ring.cadence_ms) / 1000.0
@@ -30,7 +33,10 @@ def ring_capture(fxs, profile, cycles: float):
 
     def start_ringing(elapsed, now, chunk):
         if not started and elapsed >= SETTLE_S:
-            fxs.ring()
+            if caller is None:
+                fxs.ring()
+            else:
+                fxs.ring(caller.number, caller.name)
             started["at"] = now
         return False
 
@@ -178,3 +184,55 @@ def test_ring_cadence(fxs, measure, profile):
             measure("ring_cadence_ms", None, nominal=pattern[pos], label=label, note="interval not found in the capture")
     spans = [(s.start_s, s.end_s, f"{s.duration_ms:.0f} ms") for s in bursts if s.on and not s.partial]
     attach_capture(cap, "ring cadence", PlotMarks(spans=spans))
+
+
+CALLER_ID_MEASUREMENTS = ("caller_id_message_ok", "caller_id_delay_ms", "caller_id_ring_gap_ms", "caller_id_mark_bits")
+
+
+def caller_id_verdict(burst, expected) -> tuple[float, str]:
+    """1 when the burst carries a valid message of the expected standard with the calling number
+    the test call presented, else 0; and what was received, for the report."""
+    message = burst.message
+    received = (f"{burst.standard} {burst.status}" + (f", {message.kind}, number {message.number!r}, "
+                                                      f"name {message.name!r}" if message else ""))
+    ok = (burst.standard == expected.standard and burst.status == "ok" and message.number == expected.number)
+    return (1.0 if ok else 0.0), received
+
+
+@allure.feature("Caller ID")
+@allure.story("Caller ID after the first ring")
+@pytest.mark.requirement("FXS-CID-1", "FXS-CID-2", "FXS-CID-3", "FXS-CID-4")
+def test_caller_id_after_first_ring(fxs, measure, profile):
+    expected = profile.signals.caller_id
+    if expected is None:
+        pytest.skip(f"profile {profile.name!r} has no caller_id signal")
+    on_ms, off_ms = profile.signals.ring.cadence_ms[:2]
+    # The first ring, the silence after it, and the start of the second ring.
+    cycles = (on_ms + off_ms + 300.0) / sum(profile.signals.ring.cadence_ms)
+    cap, rings = ring_capture(fxs, profile, cycles, caller=expected)
+    whole = [s for s in rings if s.on and not s.partial]
+    first = whole[0] if whole else None
+    second = next((s for s in rings if s.on and first is not None and s.start_s > first.end_s), None)
+    if first is None or second is None:
+        for key in CALLER_ID_MEASUREMENTS:
+            measure(key, None, note="the first two rings were not both found in the capture")
+        attach_capture(cap, "ringing with caller ID")
+        return
+    between = cap.line_v.slice_s(first.end_s, second.start_s)
+    found = callerid_bursts(between)
+    if not found:
+        for key in CALLER_ID_MEASUREMENTS:
+            measure(key, None, note="no caller ID burst between the first and second rings")
+        attach_capture(cap, "ringing with caller ID")
+        return
+    burst = found[0]
+    ok, received = caller_id_verdict(burst, expected)
+    measure("caller_id_message_ok", ok, note=f"expected {expected.standard} {expected.format} number "
+                                            f"{expected.number!r}; received {received}")
+    measure("caller_id_delay_ms", (burst.start_s - first.end_s) * 1e3)
+    measure("caller_id_ring_gap_ms", (second.start_s - burst.end_s) * 1e3)
+    measure("caller_id_mark_bits", burst.mark_bits, note=f"channel seizure {burst.seizure_bits} bits, "
+                                                          f"level {burst.level_dbm:.1f} dBm across the line")
+    attach_capture(cap, "ringing with caller ID", PlotMarks(spans=[
+        (first.start_s, first.end_s, "ring 1"), (burst.start_s, burst.end_s, f"caller ID {burst.standard}"),
+        (second.start_s, second.end_s, "ring 2")]))

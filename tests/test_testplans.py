@@ -22,31 +22,40 @@ TESTS = {
     "test_fxs.py::test_ring_voltage",
     "test_fxs.py::test_ring_frequency",
     "test_fxs.py::test_ring_cadence",
+    "test_fxs.py::test_caller_id_after_first_ring",
     "test_fxo.py::test_answers_after_configured_rings",
     "test_fxo.py::test_ignores_ringing_below_must_ignore",
     "test_fxo.py::test_off_hook_dc_operating_point",
 }
 
-# test that must fail -> (port, DUT model parameters out of spec, measurements the failure names)
-DEFECTS = {
+# (test that must fail, port, DUT model parameters out of spec, measurements the failure names)
+DEFECTS = [
     # Battery too high (a low one would also starve the long loop, failing that test as well).
-    "test_fxs.py::test_on_hook_battery_voltage": ("fxs1", {"voc_v": 58.0}, ["on_hook_voltage_v"]),
+    ("test_fxs.py::test_on_hook_battery_voltage", "fxs1", {"voc_v": 58.0}, ["on_hook_voltage_v"]),
     # Slow off-hook qualification: dial tone comes too late (a threshold above the loop current
     # would also silence dial tone, failing test_dial_tone as well, as it should).
-    "test_fxs.py::test_off_hook_detection": ("fxs1", {"hook_qualify_ms": 600.0}, ["dial_tone_delay_ms"]),
+    ("test_fxs.py::test_off_hook_detection", "fxs1", {"hook_qualify_ms": 600.0}, ["dial_tone_delay_ms"]),
     # Off-hook threshold too high: seen on a short loop (25 mA), missed on the long one (18.7 mA).
-    "test_fxs.py::test_off_hook_detection_on_long_loop": ("fxs1", {"offhook_threshold_ma": 20.0},
-                                                          ["long_loop_dial_tone_present"]),
-    "test_fxs.py::test_dial_tone": ("fxs1", {"dial_tone_freqs_hz": [360.0, 440.0]}, ["dial_tone_freq_hz[350]"]),
-    "test_fxs.py::test_ring_voltage": ("fxs1", {"ring_vrms": 30.0}, ["ring_vrms"]),
-    "test_fxs.py::test_ring_frequency": ("fxs1", {"ring_freq_hz": 25.0}, ["ring_freq_hz"]),
-    "test_fxs.py::test_ring_cadence": ("fxs1", {"ring_cadence_ms": [2500.0, 4000.0]},
-                                       ["ring_cadence_ms[on 1, cycle 1]", "ring_cadence_ms[on 1, cycle 2]"]),
-    "test_fxo.py::test_answers_after_configured_rings": ("fxo1", {"answer_after_rings": 3}, ["rings_before_answer"]),
-    "test_fxo.py::test_ignores_ringing_below_must_ignore": ("fxo1", {"ring_detect_vrms": 8.0},
-                                                            ["answered_at_must_ignore"]),
-    "test_fxo.py::test_off_hook_dc_operating_point": ("fxo1", {"v_knee_v": 14.0}, ["fxo_dc_voltage_v"]),
-}
+    ("test_fxs.py::test_off_hook_detection_on_long_loop", "fxs1", {"offhook_threshold_ma": 20.0},
+     ["long_loop_dial_tone_present"]),
+    ("test_fxs.py::test_dial_tone", "fxs1", {"dial_tone_freqs_hz": [360.0, 440.0]}, ["dial_tone_freq_hz[350]"]),
+    ("test_fxs.py::test_ring_voltage", "fxs1", {"ring_vrms": 30.0}, ["ring_vrms"]),
+    ("test_fxs.py::test_ring_frequency", "fxs1", {"ring_freq_hz": 25.0}, ["ring_freq_hz"]),
+    ("test_fxs.py::test_ring_cadence", "fxs1", {"ring_cadence_ms": [2500.0, 4000.0]},
+     ["ring_cadence_ms[on 1, cycle 1]", "ring_cadence_ms[on 1, cycle 2]"]),
+    # Caller ID: a message that does not add up, sent too soon, running into the second ring,
+    # or with too short a mark signal for an on-hook receiver.
+    ("test_fxs.py::test_caller_id_after_first_ring", "fxs1", {"caller_id_corrupt_checksum": True},
+     ["caller_id_message_ok"]),
+    ("test_fxs.py::test_caller_id_after_first_ring", "fxs1", {"caller_id_delay_ms": 300.0}, ["caller_id_delay_ms"]),
+    ("test_fxs.py::test_caller_id_after_first_ring", "fxs1", {"caller_id_delay_ms": 3200.0},
+     ["caller_id_ring_gap_ms"]),
+    ("test_fxs.py::test_caller_id_after_first_ring", "fxs1", {"caller_id_mark_bits": 80}, ["caller_id_mark_bits"]),
+    ("test_fxo.py::test_answers_after_configured_rings", "fxo1", {"answer_after_rings": 3}, ["rings_before_answer"]),
+    ("test_fxo.py::test_ignores_ringing_below_must_ignore", "fxo1", {"ring_detect_vrms": 8.0},
+     ["answered_at_must_ignore"]),
+    ("test_fxo.py::test_off_hook_dc_operating_point", "fxo1", {"v_knee_v": 14.0}, ["fxo_dc_voltage_v"]),
+]
 
 
 def run_plans(tmp_path: Path, *args: str, defect: tuple[str, dict] | None = None) -> dict[str, tuple[str, str]]:
@@ -80,9 +89,13 @@ def test_compliant_dut_passes_every_plan(tmp_path, profile):
     assert not failed
 
 
-@pytest.mark.parametrize("test_id", sorted(DEFECTS), ids=[t.split("::")[1] for t in sorted(DEFECTS)])
-def test_matching_defect_fails_only_its_test(tmp_path, test_id):
-    port, params, names = DEFECTS[test_id]
+def test_every_plan_has_a_defect_that_fails_it():
+    assert {test_id for test_id, *_ in DEFECTS} == TESTS
+
+
+@pytest.mark.parametrize("test_id, port, params, names", DEFECTS,
+                         ids=[f"{t.split('::')[1]}[{next(iter(p))}]" for t, _, p, _ in DEFECTS])
+def test_matching_defect_fails_only_its_test(tmp_path, test_id, port, params, names):
     results = run_plans(tmp_path, defect=(port, params))
     outcome, message = results[test_id]
     assert outcome == "failure", f"{test_id} did not fail on {params}: {outcome}"
