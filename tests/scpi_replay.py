@@ -61,3 +61,27 @@ class ReplayResource:
 
     def assert_done(self):
         assert self.done == len(self.exchanges), f"never sent: {self.exchanges[self.done:]}"
+
+
+class AnsweringResource:
+    """Answers *IDN? as `idn`, SYST:ERR? with no error and any other query with other_reply
+    (None: the test expects no other query); records every command sent. For checking what a
+    driver refuses before it sends anything."""
+
+    def __init__(self, idn, other_reply=None):
+        self.idn = idn
+        self.other_reply = other_reply
+        self.sent = []
+
+    def write(self, command):
+        self.sent.append(command)
+
+    def query(self, command):
+        self.sent.append(command)
+        replies = {"*IDN?": self.idn, "SYST:ERR?": NO_ERROR[1]}
+        if self.other_reply is None:
+            return replies[command]
+        return replies.get(command, self.other_reply)
+
+    def close(self):
+        pass

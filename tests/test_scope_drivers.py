@@ -21,7 +21,7 @@ from instruments.sim.clock import VirtualClock
 from instruments.sim.scope import SimInfiniiVision, SimRigolDs1000z
 from instruments.sim.scpi_server import ScpiServer
 from instruments.sim.terminals import Probe, SimWiring
-from scpi_replay import NO_ERROR, ReplayResource
+from scpi_replay import NO_ERROR, AnsweringResource, ReplayResource
 
 RIGOL_IDN = "RIGOL TECHNOLOGIES,DS1104Z,DS1ZA000000001,00.04.05.SP2"
 KEYSIGHT_IDN = "KEYSIGHT TECHNOLOGIES,DSOX1204G,CN60000001,02.12.2021071625"
@@ -314,24 +314,6 @@ def test_a_trigger_that_never_comes_is_a_bench_fault_naming_it(make, status, com
     assert fault.value.command == command
     assert clock.now() == pytest.approx(0.1)
     resource.assert_done()
-
-
-class AnsweringResource:
-    """Answers *IDN? as `idn` and SYST:ERR? with no error; records every command sent."""
-
-    def __init__(self, idn):
-        self.idn = idn
-        self.sent = []
-
-    def write(self, command):
-        self.sent.append(command)
-
-    def query(self, command):
-        self.sent.append(command)
-        return {"*IDN?": self.idn, "SYST:ERR?": NO_ERROR[1]}[command]
-
-    def close(self):
-        pass
 
 
 def inp(ain="CHAN1", range_v=1.5, name="v", negative=None):

@@ -24,7 +24,7 @@ from instruments.sim.scpi_instruments import (DEFAULT_ARB, SimDmm34461a, SimDmm3
 from instruments.sim.scpi_server import (Call, ScpiDevice, ScpiError, ScpiServer, compile_pattern,
                                          definite_length_block, format_reading, parse_choice, parse_number)
 from instruments.sim.terminals import SimWiring, SourceSetting, SupplySetting, source_output_v
-from scpi_replay import NO_ERROR, BlockWrite, ReplayResource
+from scpi_replay import NO_ERROR, AnsweringResource, BlockWrite, ReplayResource
 
 # =============================================================================================
 # 1. The parser every simulated instrument shares
@@ -535,25 +535,6 @@ def test_arb_dac_codes_span_the_full_scale_with_amplitude_and_offset():
     assert (list(codes), vpp, offset) == ([0] * 8, 0.002, 0.0)
 
 
-class AnsweringResource:
-    """Answers *IDN? as `idn`, every SYST:ERR? with no error and SOUR1:VOLT? with 0.1 Vpp;
-    records every command sent."""
-
-    def __init__(self, idn):
-        self.idn = idn
-        self.sent = []
-
-    def write(self, command):
-        self.sent.append(command)
-
-    def query(self, command):
-        self.sent.append(command)
-        return {"*IDN?": self.idn, "SYST:ERR?": NO_ERROR[1]}.get(command, "+1.0E-01")
-
-    def close(self):
-        pass
-
-
 @pytest.mark.parametrize("driver, idn, kwargs, act, message", [
     (Keysight34461A, DMM_IDN, {"nplc": 3}, None, r"nplc must be one of \(0.02, 0.2, 1.0, 10.0, 100.0\), got 3"),
     (Keysight34461A, DMM_IDN, {}, lambda dmm: dmm.set_nplc(0.5), "nplc must be one of"),
@@ -603,7 +584,7 @@ class AnsweringResource:
      "sample_rate_hz 2000 must exceed twice the higher tone"),
 ])
 def test_bad_input_is_a_one_line_value_error_and_nothing_is_sent(driver, idn, kwargs, act, message):
-    resource = AnsweringResource(idn)
+    resource = AnsweringResource(idn, other_reply="+1.0E-01")
     with pytest.raises(ValueError, match=message) as error:
         instrument = driver(ADDRESS, resource=resource, **kwargs)
         resource.sent.clear()

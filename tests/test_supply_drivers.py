@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import pyvisa
-from scpi_replay import NO_ERROR, ReplayResource
+from scpi_replay import NO_ERROR, AnsweringResource, ReplayResource
 
 from instruments.errors import BenchFault
 from instruments.keysight_e36312a import KeysightE36312A
@@ -107,24 +107,6 @@ def test_a_trip_after_a_change_is_a_bench_fault_naming_the_command(driver, idn, 
     resource.assert_done()
 
 
-class AnsweringResource:
-    """Answers *IDN? as `idn` and SYST:ERR? with no error; records every command sent."""
-
-    def __init__(self, idn):
-        self.idn = idn
-        self.sent = []
-
-    def write(self, command):
-        self.sent.append(command)
-
-    def query(self, command):
-        self.sent.append(command)
-        return {"*IDN?": self.idn, "SYST:ERR?": NO_ERROR[1]}.get(command, "0")
-
-    def close(self):
-        pass
-
-
 @pytest.mark.parametrize("driver, idn, kwargs, act, message", [
     (RigolDP832, DP832_IDN, {"channel": 4}, None, r"channel must be one of \(1, 2, 3\), got 4"),
     (KeysightE36312A, E36312A_IDN, {"channel": 0}, None, r"channel must be one of \(1, 2, 3\), got 0"),
@@ -142,7 +124,7 @@ class AnsweringResource:
      "the E36312A's over-voltage protection is always on; set its level to 6.6 V instead"),
 ])
 def test_bad_input_is_a_one_line_value_error_and_nothing_is_sent(driver, idn, kwargs, act, message):
-    resource = AnsweringResource(idn)
+    resource = AnsweringResource(idn, other_reply="0")
     with pytest.raises(ValueError, match=message) as error:
         psu = driver(ADDRESS, resource=resource, **kwargs)
         resource.sent.clear()
