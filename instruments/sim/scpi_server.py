@@ -258,8 +258,9 @@ class ScpiFault:
     """A misbehaviour to inject into a simulated instrument.
 
     kind: "stall": a query that never answers (neither it nor the rest of its program message is
-        executed, and nothing of that message's replies is sent; later messages are answered). "drop_connection": the instrument resets the
-        client's connection as the command arrives, without executing it (it accepts new ones).
+        executed, and nothing of that message's replies is sent; later messages are answered).
+        "drop_connection": the instrument resets the client's connection as the command arrives,
+        without executing it (it accepts new ones).
         "queue_error": the command is refused with `error` queued, as for a bad command.
     on: the header it fires on, as a client would send it ("READ?", "outp", "SOURce1:VOLTage");
         it matches every header the instrument takes for that command: short or long form, any
