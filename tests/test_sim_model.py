@@ -14,6 +14,7 @@ import pytest
 from scipy.optimize import curve_fit
 
 from harness.dsp.callerid import callerid_bursts
+from harness.dsp.dtmf import detect_dtmf, dtmf_signal
 from harness.dsp.waveform import Waveform
 from instruments.sim.clock import VirtualClock
 from instruments.sim.fxo_dut import DaaParams
@@ -332,6 +333,51 @@ def test_no_caller_no_caller_id_and_stopping_the_call_stops_the_burst():
     bench.sleep(1.0)
     assert all(b.status != "ok" for b in caller_id_on_the_line(bench, start, start + 3.7))
     assert "caller_id_end" not in names(bench.fxs.events())[-3:]
+
+
+def dac_playing(bench: Bench, values: np.ndarray, rate_hz: float = 8000.0):
+    """Stand in for the T7: DAC0 plays `values` (volts) once from now, AC-coupled."""
+    start = bench.clock.now()
+    mean = values.mean()
+
+    def ac(t):
+        k = np.floor((np.asarray(t) - start) * rate_hz + 1e-9).astype(int)
+        inside = (k >= 0) & (k < len(values))
+        return np.where(inside, values[np.clip(k, 0, len(values) - 1)] - mean, 0.0)
+    bench.wiring.dac_outputs["DAC0"] = ac
+    return start
+
+
+def test_the_port_hears_phone_side_dtmf_only_off_hook_and_not_its_own_dial_tone():
+    bench = Bench(fxs=fxs_jig(dtmf_dac="DAC0", dtmf_gain=1.0))
+    keys = dtmf_signal("159#", sample_rate_hz=8000.0, level_dbm=-8.0, twist_db=2.0, lead_ms=40, tail_ms=60)
+    dac_playing(bench, 2.5 + 2 * keys.samples)  # a 600 ohm source: emf twice the volts into 600
+    bench.sleep(keys.duration_s)
+    assert bench.fxs.received_digits() == ""  # on-hook: the receiver is not listening
+    bench.relay("FIO0", True)
+    bench.sleep(1.0)  # off-hook qualified, dial tone on
+    assert bench.fxs.state == "dial_tone"
+    start = dac_playing(bench, 2.5 + 2 * keys.samples)
+    bench.sleep(keys.duration_s)
+    assert bench.fxs.received_digits() == "159#"
+    assert bench.fxs.received_digits() == ""  # each call reports what came since the last
+    # On the line the digits arrive at the level sent into the port's 600 ohm (the line's own
+    # dial tone underneath is the port's, which its receive path does not hear).
+    t = np.arange(start, start + keys.duration_s, 1 / 8000)
+    digits = detect_dtmf(Waveform(bench.wiring.dmm_inputs["dmm1"](t), 8000.0, start_s=start))
+    assert [d.digit for d in digits] == list("159#")
+    assert all(abs(d.low_dbm - (-8.0)) < 0.5 and abs(d.twist_db - 2.0) < 0.3 for d in digits)
+
+
+def test_a_codec_clock_error_shifts_every_tone_the_receiver_hears():
+    bench = Bench(fxs=fxs_jig(dtmf_dac="DAC0"), slic=SlicParams(dtmf_clock_error_pct=2.0))
+    bench.relay("FIO0", True)
+    bench.sleep(1.0)
+    bench.fxs.received_digits()
+    keys = dtmf_signal("5", sample_rate_hz=8000.0, level_dbm=-8.0, freq_offsets_pct=(3.5, 3.5), lead_ms=40, tail_ms=60)
+    dac_playing(bench, 2.5 + 2 * keys.samples)
+    bench.sleep(keys.duration_s)
+    assert bench.fxs.received_digits() == "5"  # 3.5 % high, heard 1.5 % high: accepted
 
 
 def test_ringing_with_dc_offset_and_region_settings():

@@ -10,6 +10,8 @@ States:
     off_hook   off-hook qualified; dial tone follows after dial_tone_delay_ms.
     dial_tone  battery feed with the dial-tone frequencies superimposed, each at
                dial_tone_level_dbm into 600 ohm, from a source of ac_source_ohm.
+    DTMF       while off-hook the port's receiver listens to the line (harness.dsp's DTMF
+               receiver with the dtmf_* limits); received_digits() says what it heard.
     caller ID  (on-hook, Type 1, "after the first ring") when a ring() names the caller: once
                the first burst ends, caller_id_delay_ms later the port sends an FSK burst in
                caller_id_standard (seizure, mark, then the caller_id_format message) at
@@ -38,8 +40,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from harness.dsp.callerid import CallTime, callerid_signal, etsi_call_setup, mdmf, sdmf
+from harness.dsp.dtmf import DtmfLimits, detect_dtmf
+from harness.dsp.waveform import Waveform
 from instruments.sim.jig import FxsJig
 from instruments.sim.line import FxsLine, LineDrive, Tone, dbm_to_vrms
 from instruments.sim.port import TimedPort
@@ -85,6 +90,14 @@ class SlicParams:
     caller_id_seizure_bits: int = 300  # 30 bytes of 0x55 [S7]
     caller_id_mark_bits: int = 180  # on-hook [S7]
     caller_id_corrupt_checksum: bool = False  # a defect: the message does not add up
+    # DTMF receiver: a Q.24-style receiver accepts +-1.5 % / 40 ms / twist -8..+4 dB and rejects
+    # +-3.5 % / 23 ms (reference 3.1 [S3][S69]); these are its decision points between them.
+    dtmf_max_deviation_pct: float = 2.5
+    dtmf_min_on_ms: float = 35.0
+    dtmf_twist_min_db: float = -9.0
+    dtmf_twist_max_db: float = 5.0
+    # The codec's sample clock error: the receiver hears every tone off by this much (a defect).
+    dtmf_clock_error_pct: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ring_cadence_ms", tuple(float(x) for x in self.ring_cadence_ms))
@@ -110,9 +123,15 @@ class SlicParams:
         if self.caller_id_format not in CALLER_ID_MESSAGES:
             raise ValueError(f"SlicParams.caller_id_format must be one of {', '.join(CALLER_ID_MESSAGES)}, "
                              f"got {self.caller_id_format!r}")
+        self.dtmf_limits()  # DtmfLimits checks the receiver's decision points
         for name in ("caller_id_delay_ms", "caller_id_seizure_bits", "caller_id_mark_bits"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"SlicParams.{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+    def dtmf_limits(self) -> DtmfLimits:
+        return DtmfLimits(max_deviation_pct=self.dtmf_max_deviation_pct, min_on_ms=self.dtmf_min_on_ms,
+                          twist_min_db=self.dtmf_twist_min_db, twist_max_db=self.dtmf_twist_max_db)
 
 
 # Region settings a gateway accepts from its provisioning; anything else is a hardware property.
@@ -129,6 +148,8 @@ CALLER_ID_MESSAGES = {
 # The simulated DUT's clock: every call is stamped with this date and time.
 CALLER_ID_TIME = CallTime(month=11, day=27, hour=9, minute=30)
 CALLER_ID_RATE_HZ = 48_000.0  # the burst is synthesised at this rate and interpolated
+DTMF_RECEIVER_RATE_HZ = 8000.0  # the SLIC's codec
+CODEC_OVERSAMPLING = 4
 CALLER_ID_SOURCE_OHM = 900.0  # Bellcore caller ID source impedance (900 ohm + 2.16 uF) [S90]
 
 
@@ -173,6 +194,7 @@ class FxsPort(TimedPort):
         self._dial_tone_start_s = 0.0
         self._caller: tuple[str, str | None] | None = None  # (number, name) of the call ringing
         self._caller_id_emf = None  # the FSK burst's emf while it is being sent
+        self._dtmf_heard_to_s = self._t  # the DTMF receiver has reported the line up to here
         self.line = FxsLine(jig, self._battery_drive(), self._t, rng)
 
     # ---- DUT control -------------------------------------------------------------------------
@@ -221,6 +243,22 @@ class FxsPort(TimedPort):
             self._end_ringing()
             self._state = SlicState.IDLE
             self._update_line()
+
+    def received_digits(self) -> str:
+        """The DTMF digits the port's receiver heard since the last call (or since it went
+        off-hook); it listens only while off-hook."""
+        with self._lock:
+            start_s, self._dtmf_heard_to_s = self._dtmf_heard_to_s, self._t
+            if not self._off_hook or self._t - start_s < 0.05:
+                return ""
+            # A codec clock fast by e samples 1 + e times as often as it believes: every
+            # frequency it measures is low by that factor. The codec oversamples and filters to
+            # the voice band before it decimates, as a real one does against aliasing.
+            codec_rate_hz = DTMF_RECEIVER_RATE_HZ * (1 + self.params.dtmf_clock_error_pct / 100)
+            times_s = np.arange(start_s, self._t, 1 / (CODEC_OVERSAMPLING * codec_rate_hz))
+            line_v, _ = self.line.render(times_s, received=True)
+        heard = Waveform(resample_poly(line_v, 1, CODEC_OVERSAMPLING), DTMF_RECEIVER_RATE_HZ, start_s=start_s)
+        return "".join(d.digit for d in detect_dtmf(heard, limits=self.params.dtmf_limits()))
 
     # ---- the jig (render() and advance_to() come from TimedPort) -----------------------------
 
@@ -273,6 +311,7 @@ class FxsPort(TimedPort):
 
     def _hook_qualified(self, off_hook: bool) -> None:
         self._off_hook = off_hook
+        self._dtmf_heard_to_s = self._t  # the receiver starts listening afresh
         if off_hook:
             self._event("off_hook")
             if self._state is SlicState.IDLE:

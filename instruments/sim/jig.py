@@ -35,6 +35,9 @@ class FxsJig:
     dmm: name of a DMM whose voltage input sits across tip-ring, or None.
     scope: "scope:1" (instrument:channel) of an oscilloscope channel across tip-ring through a
         probe of scope_probe_attenuation : 1, or None.
+    dtmf_dac: LabJack DAC ("DAC0") that sends signals as the phone would, or None: the AC part
+        of its output, times dtmf_gain, is an emf in series with the hook load (through a
+        coupling capacitor and transformer), so the DUT hears it only while off-hook.
     """
 
     name: str
@@ -53,6 +56,8 @@ class FxsJig:
     long_loop_ohm: float = 0.0
     scope: str | None = None
     scope_probe_attenuation: float = 100.0
+    dtmf_dac: str | None = None
+    dtmf_gain: float = 1.0
 
     def __post_init__(self) -> None:
         owner = f"FXS jig {self.name!r}"

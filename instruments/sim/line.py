@@ -28,6 +28,8 @@ REN_SERIES_F = 8e-6
 
 # Keysight 34461A DC-volts input resistance, default setting (10 Mohm on every range).
 DMM_INPUT_OHM = 10e6
+# Where a phone-side signal (DTMF from the jig's DAC) is solved: the middle of the DTMF band.
+PHONE_SOURCE_HZ = 1100.0
 
 # What the line carries besides the signals: mains hum and broadband noise (seeded).
 HUM_FREQ_HZ = 50.0
@@ -101,6 +103,17 @@ class LineTone:
 
 
 @dataclass(frozen=True)
+class LineWaveform:
+    """A voice-band waveform on the line: v = v_gain * emf(t), i = i_gain * emf(t), where emf
+    gives volts at bench times. from_phone: sent by the far side (the jig), not by the port."""
+
+    emf: Callable[[np.ndarray], np.ndarray]
+    v_gain: float
+    i_gain: float
+    from_phone: bool = False
+
+
+@dataclass(frozen=True)
 class Segment:
     """The line from t_start_s until the next segment: DC operating point plus tones."""
 
@@ -108,26 +121,30 @@ class Segment:
     v_dc: float
     i_dc: float
     tones: tuple[LineTone, ...] = ()
-    waveform: Callable[[np.ndarray], np.ndarray] | None = None  # emf, volts at bench times
-    waveform_v_gain: float = 0.0  # line volts per emf volt
-    waveform_i_gain: float = 0.0  # loop amperes per emf volt
+    waveforms: tuple[LineWaveform, ...] = ()
 
     def tone_vrms(self) -> float:
         """RMS volts of the AC part (tones of distinct frequencies add in power)."""
         return math.sqrt(sum(tone.vrms ** 2 for tone in self.tones))
 
-    def evaluate(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(v_tr, i_loop) at times t (seconds), as if this segment lasted for all of them."""
+    def evaluate(self, t: np.ndarray, received: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(v_tr, i_loop) at times t (seconds), as if this segment lasted for all of them.
+
+        received: only what the port's receive path hears, i.e. without the tones and waveforms
+        the port itself sends (its hybrid and echo canceller take those out)."""
         v = np.full(t.shape, self.v_dc)
         i = np.full(t.shape, self.i_dc)
+        for waveform in self.waveforms:
+            if waveform.from_phone or not received:
+                emf = waveform.emf(t)
+                v += waveform.v_gain * emf
+                i += waveform.i_gain * emf
+        if received:
+            return v, i
         for tone in self.tones:
             phase = 2 * np.pi * tone.freq_hz * (t - tone.t_ref_s)
             v += abs(tone.v_peak) * np.cos(phase + np.angle(tone.v_peak))
             i += abs(tone.i_peak) * np.cos(phase + np.angle(tone.i_peak))
-        if self.waveform is not None:
-            emf = self.waveform(t)
-            v += self.waveform_v_gain * emf
-            i += self.waveform_i_gain * emf
         return v, i
 
 
@@ -160,20 +177,21 @@ class LineHistory:
             self._segments.append(segment)
             self._starts_array = None
 
-    def render(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(v_tr, i_loop) at bench times t (seconds), noiseless."""
+    def render(self, t: np.ndarray, received: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(v_tr, i_loop) at bench times t (seconds), noiseless; received: as the port's receive
+        path hears it (see Segment.evaluate)."""
         t = np.asarray(t, dtype=float)
         if self._starts_array is None:
             self._starts_array = np.asarray(self._starts)
         index = np.clip(np.searchsorted(self._starts_array, t, side="right") - 1, 0, None)
         first, last = (int(index.min()), int(index.max())) if index.size else (0, 0)
         if first == last:
-            return self._segments[first].evaluate(t)
+            return self._segments[first].evaluate(t, received)
         v = np.empty(t.shape)
         i = np.empty(t.shape)
         for k in np.unique(index):
             sel = index == k
-            v[sel], i[sel] = self._segments[k].evaluate(t[sel])
+            v[sel], i[sel] = self._segments[k].evaluate(t[sel], received)
         return v, i
 
 
@@ -210,13 +228,14 @@ class _Line:
         """The operating point now (the last segment)."""
         return self._history.present
 
-    def render(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(v_tr volts, i_loop amperes) at bench times t, with the line's hum and noise.
+    def render(self, t: np.ndarray, received: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(v_tr volts, i_loop amperes) at bench times t, with the line's hum and noise;
+        received: as the port's receive path hears it (without what the port sends).
 
         The caller (the port) makes sure t is not after now; the history answers any past time.
         """
         t = np.asarray(t, dtype=float)
-        v, i = self._history.render(t)
+        v, i = self._history.render(t, received)
         if self._noise is not None:
             v, i = self._noise.add(t, v, i)
         return v, i
@@ -235,6 +254,7 @@ class FxsLine(_Line):
         self.jig = jig
         self._closed = {relay: False for relay in jig.relays}
         self._drive = drive
+        self._phone_emf: Callable[[np.ndarray], np.ndarray] | None = None
         super().__init__(self._solve(start_s), rng)
 
     def set_relay(self, t_s: float, relay: str, closed: bool) -> None:
@@ -247,13 +267,27 @@ class FxsLine(_Line):
         self._drive = drive
         self._history.record(self._solve(t_s))
 
+    def connect_phone_source(self, t_s: float, emf: Callable[[np.ndarray], np.ndarray]) -> None:
+        """A signal source in series with the hook load (volts at bench times): what a phone's
+        keypad puts on the line, heard by the port only while the hook relay is closed."""
+        self._phone_emf = emf
+        self._history.record(self._solve(t_s))
+
+    def _hook_ohm(self) -> float | None:
+        """The off-hook load in the loop (with the long loop when switched in), None on-hook."""
+        jig = self.jig
+        if not self._closed[jig.hook_relay]:
+            return None
+        long_loop = jig.long_loop_relay is not None and self._closed[jig.long_loop_relay]
+        return jig.hook_load_ohm + (jig.long_loop_ohm if long_loop else 0.0)
+
     def load_admittance(self, freq_hz: float) -> complex:
         """Admittance (S) across the jig node at freq_hz, from the relays' present positions."""
         jig = self.jig
         y = 1 / jig.divider_input_ohm + (1 / DMM_INPUT_OHM if jig.dmm else 0.0)
-        if self._closed[jig.hook_relay]:
-            long_loop = jig.long_loop_relay is not None and self._closed[jig.long_loop_relay]
-            y += 1 / (jig.hook_load_ohm + (jig.long_loop_ohm if long_loop else 0.0))
+        hook_ohm = self._hook_ohm()
+        if hook_ohm is not None:
+            y += 1 / hook_ohm
         rens = sum(jig.ren_per_relay for relay in jig.ren_relays if self._closed[relay])
         return y + ren_admittance(rens, freq_hz)
 
@@ -271,11 +305,20 @@ class FxsLine(_Line):
             _solve_tone(sine_phasor(tone.emf_vrms), tone.freq_hz, tone.t_ref_s,
                         drive.ac_source_ohm + sense, self.load_admittance(tone.freq_hz))
             for tone in drive.tones)
-        if drive.waveform is None:
-            return Segment(t_s, i_dc / g_dc, i_dc, tones)
-        solved = _solve_tone(1.0, drive.waveform_hz, t_s, drive.ac_source_ohm + sense,
-                             self.load_admittance(drive.waveform_hz))
-        return Segment(t_s, i_dc / g_dc, i_dc, tones, drive.waveform, abs(solved.v_peak), abs(solved.i_peak))
+        waveforms = []
+        if drive.waveform is not None:
+            solved = _solve_tone(1.0, drive.waveform_hz, t_s, drive.ac_source_ohm + sense,
+                                 self.load_admittance(drive.waveform_hz))
+            waveforms.append(LineWaveform(drive.waveform, abs(solved.v_peak), abs(solved.i_peak)))
+        hook_ohm = self._hook_ohm()
+        if self._phone_emf is not None and hook_ohm is not None:
+            # Millman at the jig node: the phone source behind the hook load against the port's
+            # AC impedance (and sense resistor) and the other loads, at mid voice band.
+            y_port = 1 / (drive.ac_source_ohm + sense)
+            y_node = abs(self.load_admittance(PHONE_SOURCE_HZ)) + y_port
+            v_gain = (1 / hook_ohm) / y_node
+            waveforms.append(LineWaveform(self._phone_emf, v_gain, -v_gain * y_port, from_phone=True))
+        return Segment(t_s, i_dc / g_dc, i_dc, tones, tuple(waveforms))
 
 
 @dataclass(frozen=True)

@@ -264,6 +264,8 @@ class SimT7:
         self._ef_enabled = [False] * len(EF_DIOS)
         self._ef_index = [0] * len(EF_DIOS)
         self._dacs = [DacTrack(), DacTrack()]
+        for n, track in enumerate(self._dacs):
+            wiring.dac_outputs[f"DAC{n}"] = track.ac_coupled  # what the jig's coupled circuits see
         self._outs = [_StreamOut() for _ in range(STREAM_OUT_COUNT)]
         self._stream: SimStream | None = None
         self._overflow_after_s: float | None = None

@@ -125,6 +125,8 @@ class SimModel:
                 connect(wiring.scope_inputs, jig.scope, _voltage_probe(port, jig.scope_probe_attenuation),
                         f"{jig.name}.tip_ring (scope probe)")
         for port in self._fxs.values():
+            if port.jig.dtmf_dac is not None:
+                port.line.connect_phone_source(self.clock.now(), self._phone_source(port.jig, wiring))
             for relay in port.jig.relays:
                 connect(wiring.relay_coils, relay, self._relay_coil(port, relay), f"{port.jig.name} relay")
         for port in self._fxo.values():
@@ -132,6 +134,15 @@ class SimModel:
                     f"{port.jig.name} ring amplifier")
             connect(wiring.supply_outputs, port.jig.supply, _SupplyTerminals(port), f"{port.jig.name} feed")
         return wiring
+
+    @staticmethod
+    def _phone_source(jig: FxsJig, wiring: SimWiring) -> Probe:
+        """The emf the jig's DAC puts in series with the hook load; the T7 that owns the DAC is
+        built after the model, so its output is looked up when the line is rendered."""
+        def emf(t: np.ndarray) -> np.ndarray:
+            dac = wiring.dac_outputs.get(jig.dtmf_dac)
+            return np.zeros(np.shape(t)) if dac is None else jig.dtmf_gain * dac(t)
+        return emf
 
     @staticmethod
     def _relay_coil(port: FxsPort, relay: str) -> Callable[[bool], None]:

@@ -179,6 +179,21 @@ class DacTrack:
         self._starts.append(t_s)
         self._segments.append((t_s, rate_hz, values))
 
+    def ac_coupled(self, times_s: np.ndarray) -> np.ndarray:
+        """What a capacitor-coupled circuit driven by the DAC sees at bench times times_s: a
+        stream-out loop less its mean (the level the coupling capacitor charges to); held
+        levels and steps between them are blocked (their transients are not modelled)."""
+        times_s = np.asarray(times_s, dtype=float)
+        which = np.searchsorted(self._starts, times_s, side="right") - 1
+        out = np.zeros(times_s.shape)
+        for i in np.unique(which):
+            t0, rate_hz, values = self._segments[i]
+            if rate_hz:
+                here = which == i
+                k = np.floor((times_s[here] - t0) * rate_hz + 1e-9).astype(int)
+                out[here] = values[k % len(values)] - values.mean()
+        return out
+
     def __call__(self, times_s: np.ndarray) -> np.ndarray:
         """Volts at the DAC terminal at bench times times_s."""
         times_s = np.asarray(times_s, dtype=float)

@@ -81,6 +81,9 @@ class SimWiring:
     relay_coils: LabJack digital line ("FIO0") -> called with True when the line drives its relay.
     dmm_inputs: DMM name -> probe in volts across its HI/LO terminals.
     dmm_current_inputs: DMM name -> probe in amperes through its current terminals.
+    dac_outputs: LabJack DAC name ("DAC0") -> probe of that output's AC part as a capacitor-coupled
+        circuit sees it, filled by the simulated T7 and read by the jig where a DAC drives a
+        signal onto a line.
     scope_inputs: "scope:1" (instrument name : channel) -> probe in volts at the scope's input
         connector, i.e. after the jig's probe attenuation (the scope's own probe-factor setting
         only rescales what it reports, as on a real scope).
@@ -93,6 +96,7 @@ class SimWiring:
     dmm_inputs: dict[str, Probe] = field(default_factory=dict)
     dmm_current_inputs: dict[str, Probe] = field(default_factory=dict)
     scope_inputs: dict[str, Probe] = field(default_factory=dict)
+    dac_outputs: dict[str, Probe] = field(default_factory=dict)
     generator_outputs: dict[str, Callable[[SourceSetting], None]] = field(default_factory=dict)
     supply_outputs: dict[str, SupplyLoad] = field(default_factory=dict)
 
