@@ -28,6 +28,9 @@ class DutControl(Protocol):
 
     def stop_ringing(self, port: str) -> None: ...
 
+    def received_digits(self, port: str) -> str:
+        """The DTMF digits the DUT received on FXS port `port` since the last call (off-hook)."""
+
     def reset(self, port: str) -> None:
         """Clear any call on the port: back to idle."""
 
@@ -63,6 +66,9 @@ class SimDutControl:
     def stop_ringing(self, port: str) -> None:
         self._model.fxs_port(port).stop_ringing()
 
+    def received_digits(self, port: str) -> str:
+        return self._model.fxs_port(port).received_digits()
+
     def reset(self, port: str) -> None:
         if self._kinds[port] == "fxs":
             self._model.fxs_port(port).stop_ringing()
@@ -82,9 +88,9 @@ class CommandDutControl:
         self._spec = spec
         self._profile = ""
 
-    def _run(self, what: str, template: str | None, port: str = "", **fields: str) -> None:
+    def _run(self, what: str, template: str | None, port: str = "", **fields: str) -> str:
         if template is None:
-            return
+            return ""
         cmd = template.format(port=port, profile=self._profile, **fields)
         try:
             done = subprocess.run(shlex.split(cmd), capture_output=True, text=True, timeout=self._spec.timeout_s)
@@ -93,6 +99,7 @@ class CommandDutControl:
         if done.returncode != 0:
             err = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
             raise DutControlError(f"DUT control {what}: {cmd!r} exited {done.returncode}: {err[0]}")
+        return done.stdout
 
     def provision(self, profile: Profile) -> None:
         self._profile = profile.name
@@ -103,6 +110,12 @@ class CommandDutControl:
 
     def stop_ringing(self, port: str) -> None:
         self._run("stop_ringing", self._spec.stop_ringing, port)
+
+    def received_digits(self, port: str) -> str:
+        if self._spec.received_digits is None:
+            raise DutControlError("DUT control received_digits: the bench file's dut.control has no "
+                                  "received_digits command (one that prints the digits the DUT received)")
+        return self._run("received_digits", self._spec.received_digits, port).strip()
 
     def reset(self, port: str) -> None:
         self._run("stop_ringing", self._spec.stop_ringing, port)

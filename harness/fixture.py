@@ -133,6 +133,35 @@ class ScopeProbe(_Strict):
         return int(self.input.partition(":")[2])
 
 
+class DtmfSource(_Strict):
+    """A LabJack DAC that sends signals onto an FXS line as the phone's keypad would: through a
+    coupling capacitor and transformer in series with the hook load, heard only off-hook.
+
+    output: "daq:DAC0"; gain: emf on the line per volt at the DAC (the transformer's ratio);
+    bias_v: the DAC level signals are centred on (its mid-scale, so they swing both ways).
+    """
+
+    output: str
+    gain: float = Field(default=1.0, gt=0)
+    bias_v: float = Field(default=2.5, ge=0, le=5)
+
+    @field_validator("output")
+    @classmethod
+    def _instrument_and_dac(cls, v: str) -> str:
+        inst, _, dac = v.partition(":")
+        if not inst or dac.upper() not in ("DAC0", "DAC1"):
+            raise ValueError(f"{v!r} is not of the form instrument:DACn (e.g. daq:DAC0; the T7 has DAC0 and DAC1)")
+        return v
+
+    @property
+    def instrument(self) -> str:
+        return self.output.partition(":")[0]
+
+    @property
+    def dac(self) -> int:
+        return int(self.output.partition(":")[2][-1])
+
+
 class LongLoop(_Strict):
     """A resistor the jig can put in series with the off-hook load, standing for a long line."""
 
@@ -153,6 +182,7 @@ class FxsPort(_Strict):
     loop_current: CurrentSense
     voltmeter: str | None = None  # DMM across tip-ring
     scope: ScopeProbe | None = None  # oscilloscope channel across tip-ring
+    dtmf_source: DtmfSource | None = None  # a DAC that dials like the phone's keypad
 
 
 class Battery(_Strict):
@@ -201,11 +231,12 @@ class CommandControl(_Strict):
     ring: str
     stop_ringing: str
     provision: str | None = None
+    received_digits: str | None = None  # prints the DTMF digits the DUT received on {port} since the last call
     timeout_s: float = 20.0
 
     @model_validator(mode="after")
     def _known_fields(self) -> "CommandControl":
-        for name in ("ring", "stop_ringing", "provision"):
+        for name in ("ring", "stop_ringing", "provision", "received_digits"):
             template = getattr(self, name)
             allowed = {"port", "profile"} | ({"caller_number", "caller_name"} if name == "ring" else set())
             try:
@@ -331,6 +362,16 @@ class Bench(_Strict):
                 used[key] = field_name
             if port.voltmeter is not None:
                 self._require(f"{where}.voltmeter", port.voltmeter, "voltmeter")
+            if isinstance(port, FxsPort) and port.dtmf_source is not None:
+                self._require(f"{where}.dtmf_source.output", port.dtmf_source.instrument, "daq")
+                if port.dtmf_source.instrument != port.line_voltage.instrument:
+                    raise ValueError(f"{where}.dtmf_source.output: the DAC must be on "
+                                     f"{port.line_voltage.instrument}, the LabJack that captures the port "
+                                     f"(it plays during that capture's stream)")
+                key = port.dtmf_source.output.upper()
+                if key in used:
+                    raise ValueError(f"{where}.dtmf_source.output: {port.dtmf_source.output} is already wired to {used[key]}")
+                used[key] = f"{where}.dtmf_source.output"
             if port.scope is not None:
                 self._require(f"{where}.scope.input", port.scope.instrument, "scope")
                 key = port.scope.input.upper()

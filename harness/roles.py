@@ -16,6 +16,7 @@ from harness.dsp.waveform import Waveform
 from harness.dut import DutControl
 from harness.fixture import Channel, FxoPort, FxsPort
 from instruments.clock import Clock
+from instruments.labjack_t7 import STREAM_OUT_MAX_VALUES, StreamOut
 from instruments.protocols import AnalogInput, DcSupply, Digitizer, RelayBank, SignalSource, Voltmeter
 
 SAMPLE_RATE_HZ = 8000.0  # covers ringing and call-progress tones (< 3.4 kHz); 2 inputs = 16 kS/s
@@ -119,6 +120,33 @@ class FxsPhoneSide(_Port):
         if self._long_loop_line is None:
             raise ValueError(f"port {self.name}: the jig has no long-loop resistor (ports.{self.name}.long_loop)")
         self.relays.set_relay(self._long_loop_line, inserted)
+
+    def send(self, signal: Waveform) -> Capture:
+        """Play `signal` onto the line as the phone would (its volts into 600 ohm from a 600 ohm
+        source, e.g. a dtmf_signal) from the jig's DTMF DAC, capturing the line meanwhile. The
+        signal should start and end in silence; the DUT hears it only while off-hook."""
+        source = self.cfg.dtmf_source
+        if source is None:
+            raise ValueError(f"port {self.name}: the jig has no signal source (ports.{self.name}.dtmf_source)")
+        if signal.sample_rate_hz != SAMPLE_RATE_HZ:
+            raise ValueError(f"port {self.name}: send a signal sampled at {SAMPLE_RATE_HZ:g} Hz "
+                             f"(the stream's scan rate), not {signal.sample_rate_hz:g} Hz")
+        if not 1 <= len(signal) <= STREAM_OUT_MAX_VALUES:
+            raise ValueError(f"port {self.name}: a signal of {signal.duration_s:.3f} s does not fit the T7's "
+                             f"stream-out loop ({STREAM_OUT_MAX_VALUES / SAMPLE_RATE_HZ:.3f} s)")
+        emf_v = 2.0 * signal.samples  # a 600 ohm source that puts these volts into 600 ohm
+        dac_v = source.bias_v + emf_v / source.gain
+        if dac_v.min() < 0.0 or dac_v.max() > 5.0:
+            raise ValueError(f"port {self.name}: the signal needs {dac_v.min():.2f}..{dac_v.max():.2f} V at "
+                             f"{source.output}, beyond its 0-5 V (lower the level or raise dtmf_source.gain)")
+        self.daq.set_dac(source.dac, source.bias_v)
+        w = self.daq.capture([self.line_v_input, self.loop_i_input], signal.duration_s, SAMPLE_RATE_HZ,
+                             stream_out=StreamOut(source.dac, tuple(dac_v)))
+        return Capture(w[self.line_v_input.name], w[self.loop_i_input.name])
+
+    def received_digits(self) -> str:
+        """The DTMF digits the DUT says it received on this port since the last call."""
+        return self.dut.received_digits(self.name)
 
     def set_ren_load(self, ren: float) -> None:
         """Connect `ren` REN of ringer load (a whole number of the jig's REN relays)."""

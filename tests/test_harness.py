@@ -87,6 +87,16 @@ def test_command_dut_control_runs_templates(tmp_path):
                                               "stop fxs1"]
 
 
+def test_command_dut_control_reads_the_digits_the_dut_received(tmp_path):
+    ctl = CommandDutControl(CommandControl(ring="true", stop_ringing="true",
+                                           received_digits="sh -c 'echo \" 123#\"; echo from {port} >&2'"))
+    assert ctl.received_digits("fxs1") == "123#"
+    without = CommandDutControl(CommandControl(ring="true", stop_ringing="true"))
+    with pytest.raises(DutControlError, match=r"^DUT control received_digits: the bench file's dut.control has no "
+                                              r"received_digits command"):
+        without.received_digits("fxs1")
+
+
 @pytest.mark.parametrize("field, template, message", [
     ("stop_ringing", "hangup {caller_number}", "stop_ringing: unknown field {caller_number}; it may use {port}, {profile}"),
     ("ring", "dial {number}", "ring: unknown field {number}; it may use {caller_name}, {caller_number}, {port}, {profile}"),
@@ -219,7 +229,7 @@ def _collected(*args: str) -> list[str]:
 
 def test_markers_ports_and_ini_select_tests(tmp_path):
     everything = _collected()
-    assert len(everything) == 11
+    assert len(everything) == 12
     fxo = _collected("-m", "fxo")
     assert len(fxo) == 3 and all("[fxo1]" in t for t in fxo)
     assert _collected("--port", "fxs1") == [t for t in everything if "[fxs1]" in t]
