@@ -1,5 +1,5 @@
 """FXS port compliance, seen from the phone side: DC feed, off-hook detection, ringing, dial tone,
-caller ID.
+caller ID, DTMF reception.
 
 Every test records measurements against the active profile's limits (`measure`) and attaches its
 captures with those limits drawn. Nothing here knows whether the bench is real or simulated.
@@ -12,6 +12,7 @@ import pytest
 
 from harness.dsp.cadence import cadence_intervals, match_cadence, segments
 from harness.dsp.callerid import callerid_bursts
+from harness.dsp.dtmf import dtmf_signal
 from harness.dsp.edges import first_crossing_s, tone_onset_s
 from harness.dsp.ringing import ring_burst
 from harness.dsp.tones import tone_components
@@ -236,3 +237,49 @@ def test_caller_id_after_first_ring(fxs, measure, profile):
     attach_capture(cap, "ringing with caller ID", PlotMarks(spans=[
         (first.start_s, first.end_s, "ring 1"), (burst.start_s, burst.end_s, f"caller ID {burst.standard}"),
         (second.start_s, second.end_s, "ring 2")]))
+
+
+# DTMF reception cases: (measurement, label, keys sent, what the port must report, generator
+# settings beyond the profile's nominal ones). Q.24 practice (reference 3.1): accept +-1.5 %,
+# reject +-3.5 %; accept 40 ms tones and 40 ms gaps, reject 23 ms; accept twist +4..-8 dB.
+DTMF_CASES = [
+    ("dtmf_nominal_ok", "123A456B", "123A456B", {}),
+    ("dtmf_nominal_ok", "789C*0#D", "789C*0#D", {}),
+    ("dtmf_accepts_offset_ok", "+1.5 %", "159D", {"freq_offsets_pct": (1.5, 1.5)}),
+    ("dtmf_accepts_offset_ok", "-1.5 %", "260#", {"freq_offsets_pct": (-1.5, -1.5)}),
+    ("dtmf_rejects_offset_ok", "+3.5 %", "", {"freq_offsets_pct": (3.5, 3.5)}),
+    ("dtmf_rejects_offset_ok", "-3.5 %", "", {"freq_offsets_pct": (-3.5, -3.5)}),
+    ("dtmf_timing_ok", "40 ms on, 40 ms off", "1234", {"on_ms": 40.0, "off_ms": 40.0}),
+    ("dtmf_timing_ok", "23 ms on", "", {"on_ms": 23.0}),
+    ("dtmf_twist_ok", "twist +4 dB", "3", {"twist_db": 4.0}),
+    # 4 dB above nominal, so the weaker (high) tone still stands above a dial tone the port has
+    # not yet removed (-13 dBm per tone in the US).
+    ("dtmf_twist_ok", "twist -8 dB", "9", {"twist_db": -8.0, "level_boost_db": 4.0}),
+]
+# Keys of the reject cases: sent, but the port must report nothing.
+DTMF_REJECT_KEYS = {"+3.5 %": "48", "-3.5 %": "7*", "23 ms on": "5"}
+
+
+@allure.feature("DTMF")
+@allure.story("DTMF reception")
+@pytest.mark.requirement("FXS-DTMF-1", "FXS-DTMF-2", "FXS-DTMF-3", "FXS-DTMF-4", "FXS-DTMF-5")
+def test_dtmf_reception(fxs, measure, profile):
+    nominal = profile.signals.dtmf
+    if nominal is None:
+        pytest.skip(f"profile {profile.name!r} has no dtmf signal")
+    if fxs.cfg.dtmf_source is None:
+        pytest.skip(f"the jig of {fxs.name} cannot dial (ports.{fxs.name}.dtmf_source)")
+    fxs.go_off_hook()
+    fxs.clock.sleep(1.0)  # past any dial-tone delay
+    fxs.received_digits()  # what came before the test is not ours
+    for key, label, expected, changes in DTMF_CASES:
+        changes = dict(changes)
+        settings = dict(on_ms=nominal.on_ms, off_ms=nominal.off_ms, twist_db=nominal.twist_db,
+                        level_dbm=nominal.level_dbm + changes.pop("level_boost_db", 0.0)) | changes
+        keys = DTMF_REJECT_KEYS.get(label, expected)
+        cap = fxs.send(dtmf_signal(keys, sample_rate_hz=8000.0, lead_ms=40.0, tail_ms=60.0, **settings))
+        received = fxs.received_digits()
+        measure(key, 1.0 if received == expected else 0.0, label=f"{key}[{label}]",
+                note=f"sent {keys!r}, the port reported {received!r}, expected {expected!r}")
+        if received != expected or label == DTMF_CASES[0][1]:  # the first, and any the port got wrong
+            attach_capture(cap, f"DTMF sent: {label}")

@@ -159,7 +159,7 @@ def test_report_categories_keep_dut_bench_and_harness_failures_apart(report_data
 
 def test_runs_are_merged_without_hiding_one_behind_another(report_data):
     # The good and the weak run have the same tests on the same port: both must count.
-    assert json.loads(report_data["widgets/statistic.json"])["total"] == 11 + 11 + 1 + 1
+    assert json.loads(report_data["widgets/statistic.json"])["total"] == 12 + 12 + 1 + 1
     env = {e["name"]: e["values"][0] for e in json.loads(report_data["widgets/allure_environment.json"])}
     assert env["runs"].startswith("[1] ") and "[4] " in env["runs"]
     assert env["bench"] == "tipring-sim"  # the same in every run: said once

@@ -23,6 +23,7 @@ TESTS = {
     "test_fxs.py::test_ring_frequency",
     "test_fxs.py::test_ring_cadence",
     "test_fxs.py::test_caller_id_after_first_ring",
+    "test_fxs.py::test_dtmf_reception",
     "test_fxo.py::test_answers_after_configured_rings",
     "test_fxo.py::test_ignores_ringing_below_must_ignore",
     "test_fxo.py::test_off_hook_dc_operating_point",
@@ -51,6 +52,15 @@ DEFECTS = [
     ("test_fxs.py::test_caller_id_after_first_ring", "fxs1", {"caller_id_delay_ms": 3200.0},
      ["caller_id_ring_gap_ms"]),
     ("test_fxs.py::test_caller_id_after_first_ring", "fxs1", {"caller_id_mark_bits": 80}, ["caller_id_mark_bits"]),
+    # DTMF reception: a receiver too narrow, too slow, too quick, intolerant of twist, or whose
+    # codec clock is 2 % fast (hearing +3.5 % tones as +1.5 % and -1.5 % as -3.5 %).
+    ("test_fxs.py::test_dtmf_reception", "fxs1", {"dtmf_max_deviation_pct": 1.0},
+     ["dtmf_accepts_offset_ok[+1.5 %]", "dtmf_accepts_offset_ok[-1.5 %]"]),
+    ("test_fxs.py::test_dtmf_reception", "fxs1", {"dtmf_clock_error_pct": 2.0},
+     ["dtmf_rejects_offset_ok[+3.5 %]", "dtmf_accepts_offset_ok[-1.5 %]"]),
+    ("test_fxs.py::test_dtmf_reception", "fxs1", {"dtmf_min_on_ms": 45.0}, ["dtmf_timing_ok[40 ms on, 40 ms off]"]),
+    ("test_fxs.py::test_dtmf_reception", "fxs1", {"dtmf_min_on_ms": 20.0}, ["dtmf_timing_ok[23 ms on]"]),
+    ("test_fxs.py::test_dtmf_reception", "fxs1", {"dtmf_twist_min_db": -6.0}, ["dtmf_twist_ok[twist -8 dB]"]),
     ("test_fxo.py::test_answers_after_configured_rings", "fxo1", {"answer_after_rings": 3}, ["rings_before_answer"]),
     ("test_fxo.py::test_ignores_ringing_below_must_ignore", "fxo1", {"ring_detect_vrms": 8.0},
      ["answered_at_must_ignore"]),
@@ -94,7 +104,8 @@ def test_every_plan_has_a_defect_that_fails_it():
 
 
 @pytest.mark.parametrize("test_id, port, params, names", DEFECTS,
-                         ids=[f"{t.split('::')[1]}[{next(iter(p))}]" for t, _, p, _ in DEFECTS])
+                         ids=[f"{t.split('::')[1]}[{','.join(f'{k}={v}' for k, v in p.items())}]"
+                              for t, _, p, _ in DEFECTS])
 def test_matching_defect_fails_only_its_test(tmp_path, test_id, port, params, names):
     results = run_plans(tmp_path, defect=(port, params))
     outcome, message = results[test_id]
