@@ -61,6 +61,16 @@ class CallerId(_Strict):
     name: str | None = Field(default=None, max_length=15)
 
 
+class DtmfSignal(_Strict):
+    """How the phone side dials in the DTMF reception test: level of the low tone (dBm into
+    600 ohm), twist (high minus low, dB) and nominal timing."""
+
+    level_dbm: float
+    twist_db: float = 0.0
+    on_ms: float = Field(default=60.0, gt=0)
+    off_ms: float = Field(default=60.0, gt=0)
+
+
 class FxoLine(_Strict):
     """What the bench applies to an FXO port: battery feed and ringing."""
 
@@ -75,6 +85,7 @@ class Signals(_Strict):
     dial_tone: DialTone
     fxo_line: FxoLine
     caller_id: CallerId | None = None
+    dtmf: DtmfSignal | None = None
 
 
 class LimitSpec(_Strict):
