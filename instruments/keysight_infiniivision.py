@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from instruments.errors import BenchFault
-from instruments.scope import ChannelSettings, EdgeTrigger, ScpiOscilloscope, Record, infiniivision_volts
+from instruments.scope import ChannelSettings, ScpiOscilloscope, Record, infiniivision_volts
 from instruments.scpi import scpi_number
 
 PROBE_RATIO_LIMITS = (0.001, 10_000.0)
@@ -65,6 +65,8 @@ class KeysightInfiniiVision(ScpiOscilloscope):
     seconds_per_div_limits = (5e-9, 50.0)
     _status_query = ":OPER:COND?"
     _capture_word = True  # high-resolution codes have more than 8 bits
+    _edge_node = ":TRIG:EDGE"
+    _sweeps = ("AUTO", "NORM")
 
     def _configure(self) -> None:
         self.write(":WAV:UNS ON")
@@ -92,9 +94,6 @@ class KeysightInfiniiVision(ScpiOscilloscope):
         self.write(f":CHAN{ch}:OFFS {scpi_number(centre_v)}")  # the offset range follows the scale
         self.write(f":CHAN{ch}:COUP {coupling}")
         self.write(f":CHAN{ch}:BWL {'ON' if bandwidth_limit else 'OFF'}")
-
-    def set_channel_display(self, channel: int, on: bool) -> None:
-        self.write(f":CHAN{self._checked_channel(channel)}:DISP {'ON' if on else 'OFF'}")
 
     def channel_settings(self, channel: int) -> ChannelSettings:
         """The channel's settings as the scope reports them."""
@@ -129,37 +128,7 @@ class KeysightInfiniiVision(ScpiOscilloscope):
         """The sample rate the scope chose for the present timebase and channels."""
         return self.query_float(":ACQ:SRAT?")
 
-    def set_edge_trigger(self, channel: int, level_v: float, slope: str = "POS", sweep: str = "NORM") -> None:
-        """Edge trigger on a channel at level_v (volts at the probe tip); slope POS or NEG; sweep
-        AUTO or NORM (a single acquisition is arm_single)."""
-        ch = self._checked_channel(channel)
-        slope = self._checked_choice(slope, "slope", ("POS", "NEG"))
-        sweep = self._checked_choice(sweep, "sweep", ("AUTO", "NORM"))
-        level = scpi_number(level_v, "level_v")
-        self.write(":TRIG:MODE EDGE")
-        self.write(f":TRIG:EDGE:SOUR CHAN{ch}")
-        self.write(f":TRIG:EDGE:SLOP {slope}")
-        self.write(f":TRIG:EDGE:LEV {level}")
-        self.write(f":TRIG:SWE {sweep}")
-        self._trigger = EdgeTrigger(ch, level_v, slope, sweep)
-
-    def edge_trigger(self) -> EdgeTrigger:
-        """The edge trigger as the scope reports it."""
-        source = self.query(":TRIG:EDGE:SOUR?")
-        return EdgeTrigger(int(source.removeprefix("CHAN")), self.query_float(":TRIG:EDGE:LEV?"),
-                           self.query(":TRIG:EDGE:SLOP?"), self.query(":TRIG:SWE?"))
-
     # -- acquisition ---------------------------------------------------------------------------
-
-    def run(self) -> None:
-        self.write(":RUN")
-
-    def stop(self) -> None:
-        self.write(":STOP")
-
-    def arm_single(self) -> None:
-        """:SINGle: one acquisition (with sweep AUTO it triggers itself if no edge comes)."""
-        self.write(":SING")
 
     def force_trigger(self) -> None:
         self.write(":TRIG:FORC")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from instruments.errors import BenchFault
-from instruments.scope import (ChannelSettings, EdgeTrigger, ScpiOscilloscope, Record,
+from instruments.scope import (ChannelSettings, ScpiOscilloscope, Record,
                                is_one_two_five, rigol_volts)
 from instruments.scpi import scpi_number
 
@@ -74,6 +74,8 @@ class RigolDs1000z(ScpiOscilloscope):
     seconds_per_div_limits = (5e-9, 50.0)
     _status_query = ":TRIG:STAT?"
     _capture_word = False  # the codes are 8 bits either way
+    _edge_node = ":TRIG:EDG"
+    _sweeps = ("AUTO", "NORM", "SING")
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -99,9 +101,6 @@ class RigolDs1000z(ScpiOscilloscope):
         self.write(f":CHAN{ch}:OFFS {scpi_number(-centre_v + 0.0)}")  # the offset range follows the scale
         self.write(f":CHAN{ch}:COUP {coupling}")
         self.write(f":CHAN{ch}:BWL {'20M' if bandwidth_limit else 'OFF'}")
-
-    def set_channel_display(self, channel: int, on: bool) -> None:
-        self.write(f":CHAN{self._checked_channel(channel)}:DISP {'ON' if on else 'OFF'}")
 
     def channel_settings(self, channel: int) -> ChannelSettings:
         """The channel's settings as the scope reports them."""
@@ -140,37 +139,7 @@ class RigolDs1000z(ScpiOscilloscope):
             raise ValueError(f"{self.name}: memory depth must be one of {allowed} (or None for AUTO), got {points}")
         self.write(f":ACQ:MDEP {points}")
 
-    def set_edge_trigger(self, channel: int, level_v: float, slope: str = "POS", sweep: str = "NORM") -> None:
-        """Edge trigger on a channel at level_v (volts at the probe tip); slope POS or NEG;
-        sweep AUTO, NORM or SING."""
-        ch = self._checked_channel(channel)
-        slope = self._checked_choice(slope, "slope", ("POS", "NEG"))
-        sweep = self._checked_choice(sweep, "sweep", ("AUTO", "NORM", "SING"))
-        level = scpi_number(level_v, "level_v")
-        self.write(":TRIG:MODE EDGE")
-        self.write(f":TRIG:EDG:SOUR CHAN{ch}")
-        self.write(f":TRIG:EDG:SLOP {slope}")
-        self.write(f":TRIG:EDG:LEV {level}")
-        self.write(f":TRIG:SWE {sweep}")
-        self._trigger = EdgeTrigger(ch, level_v, slope, sweep)
-
-    def edge_trigger(self) -> EdgeTrigger:
-        """The edge trigger as the scope reports it."""
-        source = self.query(":TRIG:EDG:SOUR?")
-        return EdgeTrigger(int(source.removeprefix("CHAN")), self.query_float(":TRIG:EDG:LEV?"),
-                           self.query(":TRIG:EDG:SLOP?"), self.query(":TRIG:SWE?"))
-
     # -- acquisition ---------------------------------------------------------------------------
-
-    def run(self) -> None:
-        self.write(":RUN")
-
-    def stop(self) -> None:
-        self.write(":STOP")
-
-    def arm_single(self) -> None:
-        """:SINGle: sweep SING, one acquisition, then STOP."""
-        self.write(":SING")
 
     def force_trigger(self) -> None:
         self.write(":TFOR")

@@ -34,7 +34,7 @@ from harness.dsp.waveform import Waveform
 from instruments.clock import Clock, MonotonicClock
 from instruments.errors import BenchFault
 from instruments.protocols import AnalogInput
-from instruments.scpi import ScpiInstrument
+from instruments.scpi import ScpiInstrument, scpi_number
 
 VERTICAL_DIVISIONS = 8
 
@@ -275,12 +275,52 @@ class ScpiOscilloscope(ScpiInstrument, abc.ABC):
                       "volts_per_div": volts_per_div, "time_reference": "bench"})
         return waveforms
 
+    # -- commands both families spell alike ----------------------------------------------------
+
+    def set_channel_display(self, channel: int, on: bool) -> None:
+        """Switch the channel on or off (only displayed channels are acquired)."""
+        self.write(f":CHAN{self._checked_channel(channel)}:DISP {'ON' if on else 'OFF'}")
+
+    def set_edge_trigger(self, channel: int, level_v: float, slope: str = "POS", sweep: str = "NORM") -> None:
+        """Edge trigger on a channel at level_v (volts at the probe tip); slope POS or NEG; sweep
+        one of the model's `_sweeps` (a single acquisition is arm_single)."""
+        ch = self._checked_channel(channel)
+        slope = self._checked_choice(slope, "slope", ("POS", "NEG"))
+        sweep = self._checked_choice(sweep, "sweep", self._sweeps)
+        level = scpi_number(level_v, "level_v")
+        self.write(":TRIG:MODE EDGE")
+        self.write(f"{self._edge_node}:SOUR CHAN{ch}")
+        self.write(f"{self._edge_node}:SLOP {slope}")
+        self.write(f"{self._edge_node}:LEV {level}")
+        self.write(f":TRIG:SWE {sweep}")
+        self._trigger = EdgeTrigger(ch, level_v, slope, sweep)
+
+    def edge_trigger(self) -> EdgeTrigger:
+        """The edge trigger as the scope reports it."""
+        source = self.query(f"{self._edge_node}:SOUR?")
+        return EdgeTrigger(int(source.removeprefix("CHAN")), self.query_float(f"{self._edge_node}:LEV?"),
+                           self.query(f"{self._edge_node}:SLOP?"), self.query(":TRIG:SWE?"))
+
+    def run(self) -> None:
+        self.write(":RUN")
+
+    def stop(self) -> None:
+        self.write(":STOP")
+
+    def arm_single(self) -> None:
+        """:SINGle: one acquisition, then STOP (with sweep AUTO it triggers itself if no edge
+        comes)."""
+        self.write(":SING")
+
     # -- what each model provides -------------------------------------------------------------
 
     # The query the trigger wait polls (named in its BenchFault).
     _status_query = ""
     # Whether capture() reads two bytes per point.
     _capture_word = False
+    # The edge-trigger node as the model's programming guide spells it, and its sweep modes.
+    _edge_node = ":TRIG:EDGE"
+    _sweeps: tuple[str, ...] = ("AUTO", "NORM")
 
     @abc.abstractmethod
     def setup_channel(self, channel: int, volts_per_div: float, *, centre_v: float = 0.0,
@@ -288,20 +328,8 @@ class ScpiOscilloscope(ScpiInstrument, abc.ABC):
         """Switch the channel on and set it up; volts at the probe tip."""
 
     @abc.abstractmethod
-    def set_channel_display(self, channel: int, on: bool) -> None:
-        """Switch the channel on or off (only displayed channels are acquired)."""
-
-    @abc.abstractmethod
     def set_timebase(self, seconds_per_div: float, delay_s: float = 0.0) -> None:
         """s/div, and the delay from the trigger to the screen centre (> 0: later times)."""
-
-    @abc.abstractmethod
-    def set_edge_trigger(self, channel: int, level_v: float, slope: str = "POS", sweep: str = "NORM") -> None:
-        """Edge trigger on a channel at level_v (volts at the probe tip), slope POS/NEG."""
-
-    @abc.abstractmethod
-    def arm_single(self) -> None:
-        """Arm one acquisition; it stops when its record is full."""
 
     @abc.abstractmethod
     def force_trigger(self) -> None:
