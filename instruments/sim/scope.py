@@ -359,6 +359,16 @@ class SimScope(ScpiDevice, abc.ABC):
         low, high = self.SCALE_LIMITS_V
         return parse_number(call.one(), low * ch.probe, high * ch.probe)
 
+    def _set_trigger_source(self, call: Call) -> None:
+        self.trigger_source = self._source_channel(call.one())
+        self._settings_changed()
+
+    def _set_waveform_source(self, call: Call) -> None:
+        self.waveform_source = self._source_channel(call.one())
+
+    def _set_waveform_format(self, call: Call) -> None:
+        self.waveform_format = parse_choice(call.one(), ["WORD", "BYTE"])  # ASCii: not simulated
+
     def _set_trigger_level(self, call: Call) -> None:
         ch = self.channels[self.trigger_source]
         span_v = self.TRIGGER_LEVEL_DIVS * ch.scale_v * ch.probe
@@ -551,10 +561,6 @@ class SimRigolDs1000z(SimScope):
         self.single = self.sweep == "SING"
         self._settings_changed()
 
-    def _set_trigger_source(self, call: Call) -> None:
-        self.trigger_source = self._source_channel(call.one())
-        self._settings_changed()
-
     def _set_trigger_slope(self, call: Call) -> None:
         self.trigger_slope = parse_choice(call.one(), ["POSitive", "NEGative", "RFALl"])
         self._settings_changed()
@@ -592,14 +598,8 @@ class SimRigolDs1000z(SimScope):
         """The centre line in codes: the offset, on a whole code."""
         return round(-ch.centre_v / (ch.scale_v / self.CODES_PER_DIV))
 
-    def _set_waveform_source(self, call: Call) -> None:
-        self.waveform_source = self._source_channel(call.one())
-
     def _set_waveform_mode(self, call: Call) -> None:
         self.waveform_mode = parse_choice(call.one(), ["NORMal", "MAXimum", "RAW"])
-
-    def _set_waveform_format(self, call: Call) -> None:
-        self.waveform_format = parse_choice(call.one(), ["WORD", "BYTE"])  # ASCii: not simulated
 
     def _reads_memory(self) -> bool:
         """RAW, or MAXimum while stopped, read the acquisition memory; else the screen."""
@@ -785,10 +785,6 @@ class SimInfiniiVision(SimScope):
         self.sweep = parse_choice(call.one(), ["AUTO", "NORMal"])
         self._settings_changed()
 
-    def _set_trigger_source(self, call: Call) -> None:
-        self.trigger_source = self._source_channel(call.one())
-        self._settings_changed()
-
     def _set_trigger_slope(self, call: Call) -> None:
         self.trigger_slope = parse_choice(call.one(), ["POSitive", "NEGative", "EITHer"])
         self._settings_changed()
@@ -826,12 +822,6 @@ class SimInfiniiVision(SimScope):
         codes = np.clip(np.round(position / step) * step, step, 65536 - step)
         codes = np.where(position < 0, 1, np.where(position >= 65536, 65535, codes))
         return codes.astype(np.uint16)
-
-    def _set_waveform_source(self, call: Call) -> None:
-        self.waveform_source = self._source_channel(call.one())
-
-    def _set_waveform_format(self, call: Call) -> None:
-        self.waveform_format = parse_choice(call.one(), ["WORD", "BYTE"])  # ASCii: not simulated
 
     def _set_points_mode(self, call: Call) -> None:
         self.points_mode = parse_choice(call.one(), ["NORMal", "MAXimum", "RAW"])
