@@ -36,6 +36,7 @@ import dsp_callerid  # noqa: E402
 import dsp_dtmf  # noqa: E402
 import dsp_tones  # noqa: E402
 import spandsp_ref  # noqa: E402
+from sweep import lowest_snr_holding  # noqa: E402
 
 from harness.dsp import generate, levels  # noqa: E402
 from harness.dsp.cadence import segments  # noqa: E402
@@ -84,16 +85,6 @@ def dtmf_side_by_side(trials: int, snrs_db: range, seed: int = 11) -> dict[int, 
     return rates
 
 
-def lowest_snr_all_decoded(rates: dict[int, float]) -> int | None:
-    """The lowest SNR from which every higher SNR in the sweep decodes every key."""
-    lowest = None
-    for snr in sorted(rates, reverse=True):
-        if rates[snr] < 1.0:
-            break
-        lowest = snr
-    return lowest
-
-
 def print_dtmf_side_by_side(trials: int) -> None:
     print(f"\nDTMF, tipring and spandsp on the same captures ({trials} x 16 keys per SNR, 50/50 ms, "
           "-7 dBm per tone, SNR = on-power / white noise 0-4 kHz):")
@@ -104,8 +95,8 @@ def print_dtmf_side_by_side(trials: int) -> None:
     print(f"  {'SNR dB':>7} " + " ".join(f"{snr:>6}" for snr in rates))
     print(f"  {'tipring':>7} " + " ".join(f"{r[0]:6.1%}" for r in rates.values()))
     print(f"  {'spandsp':>7} " + " ".join(f"{r[1]:6.1%}" for r in rates.values()))
-    ours = lowest_snr_all_decoded({s: r[0] for s, r in rates.items()})
-    theirs = lowest_snr_all_decoded({s: r[1] for s, r in rates.items()})
+    ours = lowest_snr_holding({s: r[0] for s, r in rates.items()}, 1.0)
+    theirs = lowest_snr_holding({s: r[1] for s, r in rates.items()}, 1.0)
     print(f"  every key decoded from: tipring {ours} dB, spandsp {theirs} dB "
           f"(spandsp {spandsp_ref.spandsp_version()})")
 

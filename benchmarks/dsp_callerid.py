@@ -25,6 +25,7 @@ from scipy import signal
 from harness.dsp.callerid import CallTime, callerid_bursts, callerid_signal, etsi_call_setup, mdmf
 from harness.dsp.levels import dbm_to_vrms
 from harness.dsp.waveform import Waveform
+from sweep import lowest_snr_holding  # benchmarks/ is on sys.path when this file is run as a script
 
 try:
     import spandsp_ref   # benchmarks/ is on sys.path when this file is run as a script
@@ -67,16 +68,6 @@ def decode_rate(standard: str, snr_db: float, trials: int, seed: int) -> dict:
             spandsp_good += message[:-1] in spandsp_ref.callerid_messages(w.samples * to_pcm, standard)
     return {"rate": good / trials, "wrong_but_ok": wrong,
             "spandsp_rate": spandsp_good / trials if to_pcm is not None else None}
-
-
-def _lowest_snr_from(rates: dict[float, float], floor: float) -> float | None:
-    """Lowest SNR from which every higher SNR tried decodes at least `floor`."""
-    passing = None
-    for snr in sorted(rates, reverse=True):
-        if rates[snr] < floor:
-            break
-        passing = snr
-    return passing
 
 
 def timing_accuracy(standard: str, snr_db: float, trials: int, seed: int) -> dict:
@@ -145,10 +136,10 @@ def figures(trials: int = 200) -> dict:
         out[standard] = {
             "decode_rate": rates,
             "spandsp_decode_rate": spandsp,
-            "spandsp_snr_95_db": _lowest_snr_from(spandsp, 0.95) if spandsp else None,
+            "spandsp_snr_95_db": lowest_snr_holding(spandsp, 0.95) if spandsp else None,
             "wrong_but_ok": sum(p["wrong_but_ok"] for p in points.values()),
-            "snr_95_db": _lowest_snr_from(rates, 0.95),
-            "snr_100_db": _lowest_snr_from(rates, 1.0),
+            "snr_95_db": lowest_snr_holding(rates, 0.95),
+            "snr_100_db": lowest_snr_holding(rates, 1.0),
             "required_db": REQUIRED_DB[standard],
             "spandsp_db": SPANDSP_DB[standard],
             "timing_at_required_snr": timing_accuracy(standard, REQUIRED_DB[standard], 100, seed=7),

@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 from harness.dsp.noise import noise_rms_for_snr, white_noise
+from sweep import lowest_snr_holding
 
 SAMPLE_RATE_HZ = 8000              # spandsp's receivers are fixed at 8 kS/s
 FULL_SCALE_SINE_DBM0 = 3.14        # spandsp DBM0_MAX_SINE_POWER: peak 32767 sine
@@ -301,16 +302,6 @@ def _common_digits(sent: str, got: str) -> int:
     return common[-1][-1]
 
 
-def _lowest_snr_holding(rates: dict[float, float], required: float) -> float | None:
-    """Lowest SNR from which the rate is >= required at that and every higher SNR of the sweep."""
-    lowest = None
-    for snr in sorted(rates, reverse=True):
-        if rates[snr] < required:
-            break
-        lowest = snr
-    return lowest
-
-
 def dtmf_sensitivity(trials: int = 1000, snrs=range(0, 16), level_dbm0: float = -7.0,
                      seed: int = 3) -> dict:
     """spandsp DTMF decode rate against SNR: all 16 digits, 50 ms on / 50 ms off, per trial.
@@ -340,7 +331,7 @@ def dtmf_sensitivity(trials: int = 1000, snrs=range(0, 16), level_dbm0: float = 
                               "extra_digits": extra}
     rates = {snr: row["sequence_rate"] for snr, row in by_snr.items()}
     return {"level_dbm0_per_tone": level_dbm0, "on_ms": 50.0, "off_ms": 50.0, "trials": trials,
-            "by_snr_db": by_snr, "all_decoded_snr_db": _lowest_snr_holding(rates, 1.0)}
+            "by_snr_db": by_snr, "all_decoded_snr_db": lowest_snr_holding(rates, 1.0)}
 
 
 def callerid_sensitivity(standard: str, trials: int = 1000, snrs=range(4, 19),
@@ -372,7 +363,7 @@ def callerid_sensitivity(standard: str, trials: int = 1000, snrs=range(4, 19),
         extras[float(snr)] = extra
     return {"standard": standard, "level_dbm0": level_dbm0, "seizure_bits": 300, "mark_bits": 180,
             "trials": trials, "rate_by_snr_db": rates, "extra_messages_by_snr_db": extras,
-            "snr_95pct_db": _lowest_snr_holding(rates, 0.95)}
+            "snr_95pct_db": lowest_snr_holding(rates, 0.95)}
 
 
 def figures() -> dict:
