@@ -355,6 +355,22 @@ class Bench(_Strict):
                 connections[f"{where}.{field_name}.input"] = ch.input
                 if ch.negative:
                     connections[f"{where}.{field_name}.negative"] = f"{ch.instrument}:{ch.negative}"
+            if isinstance(port, FxsPort) and port.dtmf_source is not None:
+                self._require(f"{where}.dtmf_source.output", port.dtmf_source.instrument, "daq")
+                if port.dtmf_source.instrument != port.line_voltage.instrument:
+                    raise ValueError(f"{where}.dtmf_source.output: the DAC must be on "
+                                     f"{port.line_voltage.instrument}, the LabJack that captures the port "
+                                     f"(it plays during that capture's stream)")
+                connections[f"{where}.dtmf_source.output"] = port.dtmf_source.output
+            if port.scope is not None:
+                self._require(f"{where}.scope.input", port.scope.instrument, "scope")
+                v_scope = self.jig.max_line_voltage_v / port.scope.probe_attenuation
+                if v_scope > SCOPE_SCREEN_PEAK_V:
+                    raise ValueError(
+                        f"{where}.scope.probe_attenuation: {self.jig.max_line_voltage_v:g} V peak on the line / "
+                        f"{port.scope.probe_attenuation:g} = {v_scope:.3g} V at the scope would clip at any "
+                        f"V/div (the screen holds +-{SCOPE_SCREEN_PEAK_V:g} V); use a x100 probe")
+                connections[f"{where}.scope.input"] = port.scope.input
             for field_name, conn in connections.items():
                 key = conn.upper()  # LabJack names are case-insensitive
                 if key in used:
@@ -362,28 +378,6 @@ class Bench(_Strict):
                 used[key] = field_name
             if port.voltmeter is not None:
                 self._require(f"{where}.voltmeter", port.voltmeter, "voltmeter")
-            if isinstance(port, FxsPort) and port.dtmf_source is not None:
-                self._require(f"{where}.dtmf_source.output", port.dtmf_source.instrument, "daq")
-                if port.dtmf_source.instrument != port.line_voltage.instrument:
-                    raise ValueError(f"{where}.dtmf_source.output: the DAC must be on "
-                                     f"{port.line_voltage.instrument}, the LabJack that captures the port "
-                                     f"(it plays during that capture's stream)")
-                key = port.dtmf_source.output.upper()
-                if key in used:
-                    raise ValueError(f"{where}.dtmf_source.output: {port.dtmf_source.output} is already wired to {used[key]}")
-                used[key] = f"{where}.dtmf_source.output"
-            if port.scope is not None:
-                self._require(f"{where}.scope.input", port.scope.instrument, "scope")
-                key = port.scope.input.upper()
-                if key in used:
-                    raise ValueError(f"{where}.scope.input: {port.scope.input} is already wired to {used[key]}")
-                used[key] = f"{where}.scope.input"
-                v_scope = self.jig.max_line_voltage_v / port.scope.probe_attenuation
-                if v_scope > SCOPE_SCREEN_PEAK_V:
-                    raise ValueError(
-                        f"{where}.scope.probe_attenuation: {self.jig.max_line_voltage_v:g} V peak on the line / "
-                        f"{port.scope.probe_attenuation:g} = {v_scope:.3g} V at the scope would clip at any "
-                        f"V/div (the screen holds +-{SCOPE_SCREEN_PEAK_V:g} V); use a x100 probe")
             if isinstance(port, FxoPort):
                 self._require(f"{where}.battery.supply", port.battery.supply, "supply")
                 self._require(f"{where}.ringer.generator", port.ringer.generator, "generator")

@@ -49,7 +49,7 @@ def fxs_jig(name: str, p: FxsPort) -> FxsJig:
                   divider_input_ohm=p.line_voltage.divider_input_ohm, dmm=p.voltmeter,
                   long_loop_relay=_line(p.long_loop.relay) if p.long_loop else None,
                   long_loop_ohm=p.long_loop.ohm if p.long_loop else 0.0, **_scope(p),
-                  dtmf_dac=p.dtmf_source.output.partition(":")[2].upper() if p.dtmf_source else None,
+                  dtmf_dac=f"DAC{p.dtmf_source.dac}" if p.dtmf_source else None,
                   dtmf_gain=p.dtmf_source.gain if p.dtmf_source else 1.0)
 
 

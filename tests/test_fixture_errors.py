@@ -35,6 +35,8 @@ BAD_BENCHES = [
      "ports.fxs1.ren_relays[0]: daq:FIO0 is already wired to ports.fxs1.hook_relay"),
     ("single-output supply", ("battery: {supply: psu, channel: 1", "battery: {supply: psu, channel: 2"),
      "ports.fxo1.battery.channel: psu (keysight_e3634a) has one output"),
+    ("scope channel wired twice", ("    answer_after_rings: 2", "    answer_after_rings: 2\n    scope: {input: scope:1}"),
+     "ports.fxo1.scope.input: scope:1 is already wired to ports.fxs1.scope.input"),
     ("DTMF source on no DAC", ("dtmf_source: {output: daq:DAC0", "dtmf_source: {output: daq:DAC2"),
      "ports.fxs1.dtmf_source.output: 'daq:DAC2' is not of the form instrument:DACn (e.g. daq:DAC0; the T7 has DAC0 and DAC1)"),
     ("DTMF source on a DMM", ("dtmf_source: {output: daq:DAC0", "dtmf_source: {output: dmm:DAC0"),
