@@ -312,14 +312,7 @@ def tone_purity(w: Waveform, freqs_hz: Sequence[float], band_hz: tuple[float, fl
     below 1 in 100, each refined to its maximum-likelihood frequency and fitted level (dBm into
     impedance_ohm); at most max_unwanted, strongest first.
     """
-    fs = w.sample_rate_hz
-    x = checked_samples(w, "tone_purity", min_samples=16)
-    freqs = [float(f) for f in freqs_hz]
-    if not freqs:
-        raise ValueError("tone_purity: freqs_hz is empty")
-    lo, hi = band_hz
-    if not 0 <= lo < hi <= fs / 2:
-        raise ValueError(f"tone_purity: band_hz must satisfy 0 <= low < high <= {fs / 2:g} Hz, got {band_hz}")
+    x, freqs = _purity_inputs(w, freqs_hz, band_hz, "tone_purity")
     if max_unwanted < 0:
         raise ValueError(f"tone_purity: max_unwanted must be >= 0, got {max_unwanted}")
     return _purity(w, x, freqs, band_hz, max_unwanted, impedance_ohm, "tone_purity")
@@ -331,15 +324,22 @@ def unwanted_power_db(w: Waveform, freqs_hz: Sequence[float],
 
     tone_purity(w, freqs_hz, band_hz).unwanted_db without the search for unwanted components.
     """
+    x, freqs = _purity_inputs(w, freqs_hz, band_hz, "unwanted_power_db")
+    return _purity(w, x, freqs, band_hz, 0, 600.0, "unwanted_power_db").unwanted_db
+
+
+def _purity_inputs(w: Waveform, freqs_hz: Sequence[float], band_hz: tuple[float, float],
+                   purpose: str) -> tuple[np.ndarray, list[float]]:
+    """The samples and tone frequencies of a purity analysis, checked (one-line ValueError)."""
     fs = w.sample_rate_hz
-    x = checked_samples(w, "unwanted_power_db", min_samples=16)
+    x = checked_samples(w, purpose, min_samples=16)
     freqs = [float(f) for f in freqs_hz]
     if not freqs:
-        raise ValueError("unwanted_power_db: freqs_hz is empty")
+        raise ValueError(f"{purpose}: freqs_hz is empty")
     lo, hi = band_hz
     if not 0 <= lo < hi <= fs / 2:
-        raise ValueError(f"unwanted_power_db: band_hz must satisfy 0 <= low < high <= {fs / 2:g} Hz, got {band_hz}")
-    return _purity(w, x, freqs, band_hz, 0, 600.0, "unwanted_power_db").unwanted_db
+        raise ValueError(f"{purpose}: band_hz must satisfy 0 <= low < high <= {fs / 2:g} Hz, got {band_hz}")
+    return x, freqs
 
 
 def spectral_peaks_hz(w: Waveform, band_hz: tuple[float, float], within_db: float = 12.0,
