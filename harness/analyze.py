@@ -63,11 +63,11 @@ def finding(kind: str, result: Any = None, **extra: Any) -> Finding:
 
 
 def analyze_levels(w: Waveform, args: argparse.Namespace) -> Iterator[Finding]:
-    true_rms = levels.true_rms(w)
-    level_dbm = levels.vrms_to_dbm(levels.ac_rms(w), args.impedance)
-    yield finding("levels", dc_v=levels.dc_v(w), ac_rms_v=levels.ac_rms(w), true_rms_v=true_rms,
-                  peak_v=levels.peak(w), crest_factor=levels.crest_factor(w), level_dbm=level_dbm,
-                  level_dbm0=level_dbm - args.dbr, impedance_ohm=args.impedance,
+    summary = levels.level_summary(w)
+    level_dbm = levels.vrms_to_dbm(summary.ac_rms, args.impedance)
+    yield finding("levels", dc_v=summary.dc, ac_rms_v=summary.ac_rms, true_rms_v=summary.true_rms,
+                  peak_v=summary.peak, crest_factor=summary.crest_factor, level_dbm=level_dbm,
+                  level_dbm0=levels.dbm_to_dbm0(level_dbm, args.dbr), impedance_ohm=args.impedance,
                   duration_s=w.duration_s, sample_rate_hz=w.sample_rate_hz)
 
 
@@ -76,9 +76,9 @@ def analyze_tones(w: Waveform, args: argparse.Namespace) -> Iterator[Finding]:
     if not expected:
         yield finding("tones", components=0, note=f"no tone in {args.band[0]:g}-{args.band[1]:g} Hz")
         return
-    for component in tones.tone_components(w, expected):
-        yield finding("tone", component, level_dbm0=component.level_dbm - args.dbr)
-    yield finding("purity", unwanted_db=tones.unwanted_power_db(w, [c for c in expected]))
+    for component in tones.tone_components(w, expected, impedance_ohm=args.impedance):
+        yield finding("tone", component, level_dbm0=levels.dbm_to_dbm0(component.level_dbm, args.dbr))
+    yield finding("purity", tones.tone_purity(w, expected, impedance_ohm=args.impedance))
 
 
 def analyze_ringing(w: Waveform, args: argparse.Namespace) -> Iterator[Finding]:
